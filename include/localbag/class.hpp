@@ -1,0 +1,131 @@
+#pragma once
+/// \file
+/// `Class`: what `class MyLocal(local): ...` defines in Python: a name, an optional base,
+/// class attributes (defaults), methods, an init callback and slots. `ClassSpec` describes one;
+/// a `Registry` turns it into a `Class`.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "localbag/dict.hpp"
+#include "localbag/key.hpp"
+#include "localbag/value.hpp"
+
+namespace localbag {
+
+class LocalObject;
+class Class;
+class Registry;
+
+/// A shared reference to a class. Objects keep their class alive.
+using ClassRef = std::shared_ptr<Class>;
+
+/// Positional arguments: `*args`.
+using Args = std::span<const Value>;
+
+/// A method: receives `self` and the positional arguments, returns a value (`None` by default).
+using MethodFn = std::function<Value(LocalObject& self, Args args)>;
+
+/// An init callback, Python's `__init__(self, *args, **kwargs)`. It runs once in every thread
+/// that uses the object, with the arguments the object was constructed with.
+using InitFn = std::function<void(LocalObject& self, Args args, const Dict& kwargs)>;
+
+/// A method as a class attribute holds it: `getattr(obj, "squared")` returns a `Value` holding
+/// a `Function`, whose repr is `<function MyLocal.squared>`.
+struct Function {
+  std::string qualname;
+  MethodFn fn;
+};
+
+/// The description of a class, filled in with chained calls and passed to `Registry::define`:
+///
+///     registry.define(ClassSpec("MyLocal")
+///                         .attr("number", 2)
+///                         .attr("initialized", false)
+///                         .init([](LocalObject& self, Args, const Dict& kw) { ... })
+///                         .method("squared", [](LocalObject& self, Args) -> Value { ... }));
+///
+/// As in a Python class body, a later `attr` or `method` of the same name replaces an earlier.
+class ClassSpec {
+ public:
+  explicit ClassSpec(std::string name) : name_(std::move(name)) {}
+
+  /// The base class by name, looked up in the defining registry (default: `local`).
+  ClassSpec& base(std::string name);
+  /// The base class itself; it may come from another registry.
+  ClassSpec& base(ClassRef cls);
+  /// A class attribute: the default every thread sees until it sets its own.
+  ClassSpec& attr(std::string name, Value value);
+  /// A method.
+  ClassSpec& method(std::string name, MethodFn fn);
+  /// The init callback (`__init__`).
+  ClassSpec& init(InitFn fn);
+  /// Slots (`__slots__`): attributes stored once per object and shared by all threads.
+  ClassSpec& slots(std::vector<std::string> names);
+
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  friend class Registry;
+  std::string name_;
+  std::string base_name_;
+  ClassRef base_;
+  Dict attrs_;
+  InitFn init_;
+  std::vector<std::string> slots_;
+};
+
+namespace detail {
+struct ClassState;
+}
+
+/// A class of local objects. Created by `Registry::define`; shared by its objects, its
+/// subclasses and its registry. All members are safe to call from any thread.
+class Class {
+ public:
+  ~Class();
+  Class(const Class&) = delete;
+  Class& operator=(const Class&) = delete;
+
+  /// The root class, Python's `threading.local`: named `local`, no attributes, no init.
+  static const ClassRef& local();
+
+  /// `MyLocal.__name__`.
+  const std::string& name() const noexcept;
+  /// `MyLocal.__base__` (nullptr for `local` itself).
+  const ClassRef& base() const noexcept;
+  /// `issubclass(self, other)`.
+  bool is_subclass_of(const Class& other) const noexcept;
+  /// Whether this class or a base defines an init callback.
+  bool has_init() const noexcept;
+  /// The slot names of this class and its bases, bases' first.
+  const std::vector<std::string>& slots() const noexcept;
+
+  /// `getattr(MyLocal, name)` along the base chain: `AttributeError` when absent.
+  Value getattr(Name name) const;
+  /// `hasattr(MyLocal, name)`.
+  bool hasattr(Name name) const;
+  /// `MyLocal.name = value`: every thread that has not set its own `name` sees `value` from
+  /// its next read on; so do subclasses that do not define `name`. `ValueError` when `name`
+  /// is a slot; `TypeError` when `value` cannot be copied.
+  void setattr(Name name, Value value);
+  /// `del MyLocal.name`: `AttributeError` when this class does not define it.
+  void delattr(Name name);
+  /// The attributes this class defines itself (not its bases'), as `MyLocal.__dict__`.
+  Dict own_attrs() const;
+
+ private:
+  friend class Registry;
+  friend class LocalObject;
+  friend struct detail::ClassState;
+  explicit Class(std::unique_ptr<detail::ClassState> state);
+
+  std::unique_ptr<detail::ClassState> state_;
+};
+
+}  // namespace localbag

@@ -1,0 +1,240 @@
+#pragma once
+/// \file
+/// `Dict`: one thread's attributes of one object, the `__dict__` of Python. An insertion-ordered
+/// `string -> Value` map, looked up by `Name` without building a `std::string`.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <boost/container/options.hpp>
+#include <boost/container/vector.hpp>
+
+#include "localbag/key.hpp"
+#include "localbag/value.hpp"
+
+namespace localbag {
+
+namespace detail {
+[[noreturn]] void throw_key_error(std::string_view key);
+[[noreturn]] void throw_dict_wrong_type(std::string_view key, const Value& held,
+                                        std::string (*wanted_name)());
+}  // namespace detail
+
+/// An insertion-ordered dictionary of attribute values, like Python's `dict` with `str` keys.
+///
+/// Order: iteration, `keys()` and `items()` follow insertion order, as in Python 3.7+;
+/// assigning to an existing key keeps its place, erasing and re-inserting moves it to the end.
+///
+/// Invalidation: like `std::vector`, any insertion or erasure may invalidate iterators,
+/// pointers and references to values; assigning to an existing key does not.
+///
+/// Exception safety: `set`, `setdefault`, `update` and copying give the strong guarantee: when
+/// they throw (`std::bad_alloc`, or `TypeError` for a move-only value that had to be copied)
+/// the dict is unchanged.
+///
+/// A `Dict` is not synchronized: the one `LocalObject::dict()` returns belongs to the calling
+/// thread, and only that thread may use it.
+class Dict {
+ public:
+  /// A key and its value, as iteration yields them (`for (auto [key, value] : dict)`).
+  template <bool Const>
+  struct ItemRef {
+    const std::string& key;
+    std::conditional_t<Const, const Value&, Value&> value;
+  };
+
+ private:
+  struct Entry {
+    std::string key;
+    std::uint64_t hash;  // detail::hash_name(key); kDead marks an erased entry (indexed mode)
+    Value value;
+  };
+  using Entries =
+      boost::container::vector<Entry, void,
+                               boost::container::vector_options_t<
+                                   boost::container::stored_size<std::uint32_t>>>;
+
+ public:
+  template <bool Const>
+  class Iterator {
+   public:
+    using EntryPtr = std::conditional_t<Const, const Entry*, Entry*>;
+    using value_type = ItemRef<Const>;
+    using difference_type = std::ptrdiff_t;
+
+    Iterator() = default;
+    Iterator(EntryPtr at, EntryPtr end) : at_(at), end_(end) { skip_dead(); }
+    ItemRef<Const> operator*() const { return {at_->key, at_->value}; }
+    Iterator& operator++() {
+      ++at_;
+      skip_dead();
+      return *this;
+    }
+    Iterator operator++(int) {
+      Iterator old = *this;
+      ++*this;
+      return old;
+    }
+    friend bool operator==(const Iterator& a, const Iterator& b) { return a.at_ == b.at_; }
+
+   private:
+    void skip_dead() {
+      while (at_ != end_ && at_->hash == kDead) ++at_;
+    }
+    EntryPtr at_ = nullptr;
+    EntryPtr end_ = nullptr;
+  };
+  using iterator = Iterator<false>;
+  using const_iterator = Iterator<true>;
+
+  Dict() noexcept = default;
+  /// `Dict{{"color", "red"}, {"number", 42}}`; values are copied.
+  Dict(std::initializer_list<std::pair<std::string_view, Value>> items);
+  Dict(const Dict& other);
+  Dict(Dict&& other) noexcept;
+  Dict& operator=(const Dict& other);
+  Dict& operator=(Dict&& other) noexcept;
+  ~Dict();
+
+  /// Number of keys (`len(d)`).
+  std::size_t size() const noexcept { return live_; }
+  bool empty() const noexcept { return live_ == 0; }
+
+  /// `key in d`.
+  bool contains(Name key) const noexcept { return find(key) != nullptr; }
+
+  /// The value for `key`, or nullptr. Never throws, never allocates.
+  Value* find(Name key) noexcept {
+    if (index_ == nullptr) {
+      const std::string_view k = key.view();
+      if (const std::uint64_t h = key.known_hash()) {
+        for (Entry& e : entries_) {
+          if (e.hash == h && e.key == k) return &e.value;
+        }
+      } else {
+        for (Entry& e : entries_) {
+          if (e.key.size() == k.size() && std::memcmp(e.key.data(), k.data(), k.size()) == 0) {
+            return &e.value;
+          }
+        }
+      }
+      return nullptr;
+    }
+    return find_indexed(key);
+  }
+  const Value* find(Name key) const noexcept { return const_cast<Dict*>(this)->find(key); }
+
+  /// A pointer to the `T` stored under `key`, or nullptr when absent or of another type.
+  template <class T>
+  T* try_get(Name key) noexcept {
+    Value* v = find(key);
+    return v != nullptr ? v->try_get<T>() : nullptr;
+  }
+  template <class T>
+  const T* try_get(Name key) const noexcept {
+    const Value* v = find(key);
+    return v != nullptr ? v->try_get<T>() : nullptr;
+  }
+
+  /// `d[key]`: the value, or `KeyError: 'key'`.
+  Value& at(Name key) {
+    if (Value* v = find(key)) return *v;
+    detail::throw_key_error(key.view());
+  }
+  const Value& at(Name key) const { return const_cast<Dict*>(this)->at(key); }
+
+  /// The `T` stored under `key`: `KeyError` when absent, `TypeError` naming both types when
+  /// it holds another type.
+  template <class T>
+  T& get(Name key) {
+    Value& v = at(key);
+    if (T* p = v.try_get<T>()) return *p;
+    detail::throw_dict_wrong_type(key.view(), v, &detail::type_name<T>);
+  }
+  template <class T>
+  const T& get(Name key) const {
+    return const_cast<Dict*>(this)->get<T>(key);
+  }
+
+  /// `d[key] = value`. Returns the stored value.
+  Value& set(Name key, Value value) {
+    if (Value* v = find(key)) {
+      *v = std::move(value);
+      return *v;
+    }
+    return insert_new(key, std::move(value));
+  }
+  template <class T, class S = detail::stored_t<T>,
+            class = std::enable_if_t<!std::is_same_v<S, Value>>>
+  Value& set(Name key, T&& value) {
+    if constexpr (std::is_arithmetic_v<S> || std::is_same_v<S, std::string>) {
+      // Assign in place when the type matches: no type-erased move on the hot path.
+      if (Value* v = find(key)) {
+        if (S* p = v->try_get<S>()) {
+          *p = std::forward<T>(value);
+          return *v;
+        }
+      }
+    }
+    return set(key, Value(std::forward<T>(value)));
+  }
+
+  /// `d.setdefault(key, default_value)`: the value under `key`, inserting `default_value`
+  /// first when the key is absent.
+  Value& setdefault(Name key, Value default_value = {}) {
+    if (Value* v = find(key)) return *v;
+    return insert_new(key, std::move(default_value));
+  }
+
+  /// `del d[key]`: false when the key is absent.
+  bool erase(Name key) noexcept;
+  /// `d.pop(key)`: the removed value, or `KeyError`.
+  Value pop(Name key);
+
+  /// `d.update(other)`: copies every item of `other` (strong guarantee).
+  void update(const Dict& other);
+  /// Moves every item of `other` in, leaving `other` empty.
+  void update(Dict&& other);
+  /// `d.clear()`.
+  void clear() noexcept;
+
+  iterator begin() noexcept { return {entries_.data(), entries_.data() + entries_.size()}; }
+  iterator end() noexcept {
+    return {entries_.data() + entries_.size(), entries_.data() + entries_.size()};
+  }
+  const_iterator begin() const noexcept {
+    return {entries_.data(), entries_.data() + entries_.size()};
+  }
+  const_iterator end() const noexcept {
+    return {entries_.data() + entries_.size(), entries_.data() + entries_.size()};
+  }
+
+  /// `list(d.keys())`, in insertion order.
+  std::vector<std::string> keys() const;
+  /// `list(d.items())` as a `List` of `Tuple(key, value)`, in insertion order; values are
+  /// copied (`TypeError` for a move-only one).
+  List items() const;
+
+ private:
+  static constexpr std::uint64_t kDead = 0;
+  static constexpr std::size_t kLinearMax = 8;  // up to this many entries: no index, linear scan
+
+  Value* find_indexed(Name key) noexcept;
+  Value& insert_new(Name key, Value value);
+  void build_index(std::size_t entries) ;
+  void compact() noexcept;
+  std::uint32_t* probe(std::uint64_t hash, std::string_view key) noexcept;
+
+  Entries entries_;                  // insertion order; erased ones are kDead when indexed
+  std::uint32_t* index_ = nullptr;   // open addressing: 0 empty, kTombstone, else entry + 1
+  std::uint32_t index_mask_ = 0;     // index capacity - 1
+  std::uint32_t live_ = 0;           // live entries
+};
+
+}  // namespace localbag

@@ -1,0 +1,200 @@
+#pragma once
+/// \file
+/// `LocalObject`: Python's `threading.local`. One object shared by all threads; behind it, one
+/// `Dict` per thread.
+
+#include <array>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "localbag/class.hpp"
+#include "localbag/detail/thread_table.hpp"
+#include "localbag/dict.hpp"
+#include "localbag/key.hpp"
+#include "localbag/value.hpp"
+
+namespace localbag {
+
+namespace detail {
+[[noreturn]] void throw_attr_wrong_type(const LocalObject& self, std::string_view name,
+                                        const Value& held, std::string (*wanted_name)());
+}  // namespace detail
+
+/// A thread-local object, as `threading.local()` or an instance of a subclass of it.
+///
+/// **Ownership.** A `LocalObject` is a reference, like a Python variable: copying it makes a
+/// second reference to the same object (`a == b`), and the object lives until its last
+/// reference is destroyed. Give each thread its own copy (capture it by value) and no use can
+/// dangle. When the object dies, every thread's `Dict` for it is destroyed at once, on the
+/// thread that dropped the last reference; when a thread exits, its dicts are destroyed on that
+/// thread. A moved-from `LocalObject` may only be assigned to or destroyed.
+///
+/// **Threads.** Every member may be called from any thread at any time; each thread sees its
+/// own attributes. The first access from a thread (of any kind: get, set, del, has, dict, call)
+/// runs the class's init in that thread, with the arguments the object was constructed with.
+///
+/// **Lookup** follows Python: slots first (they are data descriptors), then this thread's dict,
+/// then class attributes along the base chain; otherwise `AttributeError: 'MyLocal' object has
+/// no attribute 'color'`.
+///
+/// **Values out.** `get`, `try_get` and `getattr` return copies, because the value may be a
+/// class attribute or slot that other threads can change. `ref`, `find` and `dict()` return
+/// references into this thread's own dict; they stay valid in this thread until it inserts
+/// into or erases from that dict (see `Dict`), and must not be handed to another thread.
+class LocalObject {
+ public:
+  /// `threading.local()`: an object of the root class `local`.
+  LocalObject();
+  /// `cls(*args, **kwargs)`: runs init in this thread now. `TypeError: Initialization
+  /// arguments are not supported` when arguments are given and no class in the chain has init.
+  explicit LocalObject(ClassRef cls, std::vector<Value> args = {}, Dict kwargs = {});
+
+  LocalObject(const LocalObject&) = default;
+  LocalObject(LocalObject&&) noexcept = default;
+  LocalObject& operator=(const LocalObject&) = default;
+  LocalObject& operator=(LocalObject&&) noexcept = default;
+  ~LocalObject() = default;
+
+  /// `type(obj)`.
+  const ClassRef& type() const noexcept;
+
+  /// `obj.name`, copied out: `AttributeError` when absent, `TypeError` (naming the attribute,
+  /// the type asked for and the type stored) when it holds another type.
+  template <class T>
+  T get(Name name) const {
+    static_assert(std::is_copy_constructible_v<T>,
+                  "get<T>() returns a copy; use ref<T>() for a move-only value");
+    if (const Dict* d = fast_dict()) {
+      if (const Value* v = d->find(name)) {
+        if (const T* p = v->try_get<T>()) return *p;
+      }
+    }
+    std::optional<T> out;
+    if (!lookup(name, [&](const Value& v) {
+          if (const T* p = v.try_get<T>()) {
+            out.emplace(*p);
+          } else {
+            detail::throw_attr_wrong_type(*this, name.view(), v, &detail::type_name<T>);
+          }
+        })) {
+      throw_missing(name);
+    }
+    return std::move(*out);
+  }
+
+  /// `getattr(obj, name, None)`-like: a copy of the `T`, or nullopt when absent or of another
+  /// type. Throws only what init or the copy throws.
+  template <class T>
+  std::optional<T> try_get(Name name) const {
+    if (const Dict* d = fast_dict()) {
+      if (const Value* v = d->find(name)) {
+        if (const T* p = v->try_get<T>()) return *p;
+      }
+    }
+    std::optional<T> out;
+    lookup(name, [&](const Value& v) {
+      if (const T* p = v.try_get<T>()) out.emplace(*p);
+    });
+    return out;
+  }
+
+  /// `getattr(obj, name)`: a copy of the value, whatever its type. `obj.getattr("__dict__")`
+  /// is a copy of this thread's dict.
+  Value getattr(Name name) const;
+
+  /// A reference to the `T` in this thread's own dict, for values that cannot or should not be
+  /// copied (a socket). `AttributeError` when this thread's dict has no `name` (a class
+  /// attribute or slot is shared, so it is never returned by reference), `TypeError` for
+  /// another type.
+  template <class T>
+  T& ref(Name name) {
+    Value* v = find(name);
+    if (v == nullptr) throw_not_own(name);
+    if (T* p = v->try_get<T>()) return *p;
+    detail::throw_attr_wrong_type(*this, name.view(), *v, &detail::type_name<T>);
+  }
+
+  /// This thread's own value for `name`, or nullptr (`obj.__dict__.get(name)`).
+  Value* find(Name name) { return dict().find(name); }
+
+  /// `hasattr(obj, name)`.
+  bool hasattr(Name name) const {
+    if (const Dict* d = fast_dict()) {
+      if (d->find(name) != nullptr) return true;
+    }
+    return lookup(name, [](const Value&) {});
+  }
+
+  /// `obj.name = value`. Slots are set for all threads, any other name for this thread only.
+  /// `AttributeError: 'X' object attribute '__dict__' is read-only` for `__dict__`.
+  template <class T>
+  void setattr(Name name, T&& value) {
+    if (Dict* d = fast_dict(); d != nullptr && !is_dunder_dict(name)) {
+      d->set(name, std::forward<T>(value));
+      return;
+    }
+    setattr_slow(name, Value(std::forward<T>(value)));
+  }
+
+  /// `del obj.name`: `AttributeError` when this thread has no `name` (also when it exists
+  /// only as a class attribute, as in Python).
+  void delattr(Name name) {
+    if (Dict* d = fast_dict(); d != nullptr && d->erase(name)) return;
+    delattr_slow(name);
+  }
+
+  /// `obj.__dict__`: this thread's dict, created (and init run) on first use.
+  Dict& dict() {
+    if (Dict* d = detail::this_thread_dict(*core_)) return *d;
+    return dict_slow();
+  }
+  const Dict& dict() const { return const_cast<LocalObject*>(this)->dict(); }
+
+  /// `obj.name(*args)`: calls a method with this object as `self`. `AttributeError` when
+  /// absent, `TypeError: 'int' object is not callable` when the attribute is not a method.
+  Value call(Name name, Args args = {});
+  template <class... A>
+  Value call(Name name, A&&... args) {
+    std::array<Value, sizeof...(A)> values{Value(std::forward<A>(args))...};
+    return call(name, Args(values.data(), values.size()));
+  }
+
+  /// `a is b`.
+  friend bool operator==(const LocalObject& a, const LocalObject& b) noexcept {
+    return a.core_ == b.core_;
+  }
+
+ protected:
+  /// Wraps an existing object: for typed subclasses (`MyLocal(LocalObject other)`).
+  /// `TypeError` unless `other`'s class is `cls` or a subclass of it.
+  LocalObject(const LocalObject& other, const Class& cls);
+
+ private:
+  const Dict* fast_dict() const noexcept {
+    return core_->dict_first ? detail::this_thread_dict(*core_) : nullptr;
+  }
+  Dict* fast_dict() noexcept {
+    return core_->dict_first ? detail::this_thread_dict(*core_) : nullptr;
+  }
+  static bool is_dunder_dict(Name name) noexcept {
+    return name.view().size() == 8 && std::memcmp(name.view().data(), "__dict__", 8) == 0;
+  }
+
+  // Full lookup (slots, dict, class attributes); calls `visit` with the value, under the lock
+  // that guards it, and returns true; returns false when absent.
+  bool lookup(Name name, detail::FunctionRef<void(const Value&)> visit) const;
+  [[noreturn]] void throw_missing(Name name) const;
+  [[noreturn]] void throw_not_own(Name name) const;
+  void setattr_slow(Name name, Value value);
+  void delattr_slow(Name name);
+  Dict& dict_slow();
+
+  std::shared_ptr<detail::ObjectHead> core_;
+};
+
+}  // namespace localbag

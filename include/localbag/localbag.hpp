@@ -1,0 +1,18 @@
+#pragma once
+/// \file
+/// The umbrella header: everything a localbag user needs.
+///
+///     #include <localbag/localbag.hpp>
+///
+///     localbag::LocalObject mydata;          // mydata = threading.local()
+///     mydata.setattr("number", 42);          // mydata.number = 42
+///     int n = mydata.get<int>("number");     // mydata.number
+
+#include "localbag/class.hpp"         // IWYU pragma: export
+#include "localbag/dict.hpp"          // IWYU pragma: export
+#include "localbag/error.hpp"         // IWYU pragma: export
+#include "localbag/key.hpp"           // IWYU pragma: export
+#include "localbag/local_object.hpp"  // IWYU pragma: export
+#include "localbag/registry.hpp"      // IWYU pragma: export
+#include "localbag/repr.hpp"          // IWYU pragma: export
+#include "localbag/value.hpp"         // IWYU pragma: export

@@ -1,0 +1,61 @@
+#pragma once
+/// \file
+/// `Registry`: a namespace of classes. `Registry::global()` is the process-wide one; a plugin
+/// system gives each plugin a registry of its own.
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "localbag/class.hpp"
+#include "localbag/dict.hpp"
+#include "localbag/local_object.hpp"
+#include "localbag/value.hpp"
+
+namespace localbag {
+
+/// Classes by name. Every registry already knows `local` (the root class). All members are
+/// safe to call from any thread. A class outlives its registry while objects or subclasses
+/// still refer to it.
+class Registry {
+ public:
+  Registry();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  /// The process-wide registry; never destroyed, so usable during process exit.
+  static Registry& global();
+
+  /// Defines a class. Throws, leaving the registry unchanged:
+  /// `ValueError: class 'X' is already defined` for a name in use (including `local`),
+  /// `NameError: name 'B' is not defined` for an unknown base,
+  /// `ValueError: 'x' in __slots__ conflicts with class variable` for a slot that is also a
+  /// class attribute or method of the same class,
+  /// `TypeError: cannot copy 'T' object` for a class attribute that cannot be copied.
+  ClassRef define(ClassSpec spec);
+
+  /// The class named `name`, or nullptr.
+  ClassRef find(std::string_view name) const;
+  /// The class named `name`, or `NameError: name 'X' is not defined`.
+  ClassRef get(std::string_view name) const;
+  bool contains(std::string_view name) const;
+  /// Defined class names (not `local`), sorted.
+  std::vector<std::string> names() const;
+  /// Number of defined classes (not counting `local`).
+  std::size_t size() const;
+
+  /// `MyLocal(*args, **kwargs)` for the class named `name`.
+  LocalObject instantiate(std::string_view name, std::vector<Value> args = {},
+                          Dict kwargs = {}) const;
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::map<std::string, ClassRef, std::less<>> classes_;
+};
+
+}  // namespace localbag

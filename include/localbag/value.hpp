@@ -1,0 +1,256 @@
+#pragma once
+/// \file
+/// `Value`: one attribute value, type-erased like `std::any`, but able to hold move-only types
+/// (`std::unique_ptr`, a socket wrapper) and keeping small values inline.
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+namespace localbag {
+
+class Value;
+class Dict;
+
+/// Python's `None`: what a default-constructed `Value` holds.
+struct None {
+  friend constexpr bool operator==(None, None) noexcept { return true; }
+};
+
+/// Python's `list`: `Value(List{})` reprs as `[]`.
+using List = std::vector<Value>;
+
+/// Python's `tuple`: reprs as `('color', 'red')`; `Dict::items()` is a `List` of these.
+struct Tuple {
+  std::vector<Value> items;
+};
+
+namespace detail {
+
+inline constexpr std::size_t kValueBuffer = 32;  // holds a libstdc++ std::string inline
+
+// The operations a Value needs on the type it holds; one constant table per type.
+struct ValueOps {
+  const std::type_info& type;
+  std::string (*name)();                                  // Python-style type name
+  void (*destroy)(void* buffer) noexcept;                 // destroy what the buffer holds
+  void (*relocate)(void* dst, void* src) noexcept;        // move src's content into dst, leave src empty
+  void (*copy)(void* dst, const void* src);               // nullptr when the type is move-only
+  void (*repr)(std::string& out, const void* object);     // append Python repr of the object
+};
+
+template <class T>
+inline constexpr bool kStoredInline = sizeof(T) <= kValueBuffer &&
+                                      alignof(T) <= alignof(std::max_align_t) &&
+                                      alignof(T) <= 8 &&
+                                      std::is_nothrow_move_constructible_v<T>;
+
+// The type stored for an argument of type T: string literals and views become std::string.
+template <class T>
+using stored_t = std::conditional_t<
+    std::is_convertible_v<T, std::string_view> && !std::is_same_v<std::decay_t<T>, std::string>,
+    std::string, std::decay_t<T>>;
+
+std::string demangle(const std::type_info& type);
+template <class T>
+std::string type_name();
+template <class T>
+void repr_object(std::string& out, const T& object);
+[[noreturn]] void throw_not_copyable(const ValueOps& ops);
+[[noreturn]] void throw_wrong_type(const ValueOps* held, const std::type_info& wanted,
+                                   std::string (*wanted_name)());
+
+template <class T>
+T* object_in(void* buffer) noexcept {
+  if constexpr (kStoredInline<T>) {
+    return std::launder(reinterpret_cast<T*>(buffer));
+  } else {
+    return *static_cast<T**>(buffer);
+  }
+}
+
+template <class T>
+struct OpsFor {
+  static void destroy(void* b) noexcept {
+    if constexpr (kStoredInline<T>) {
+      object_in<T>(b)->~T();
+    } else {
+      delete object_in<T>(b);
+    }
+  }
+  static void relocate(void* dst, void* src) noexcept {
+    if constexpr (kStoredInline<T>) {
+      ::new (dst) T(std::move(*object_in<T>(src)));
+      object_in<T>(src)->~T();
+    } else {
+      *static_cast<T**>(dst) = *static_cast<T**>(src);
+    }
+  }
+  static void copy(void* dst, const void* src) {
+    const T& from = *object_in<T>(const_cast<void*>(src));
+    if constexpr (kStoredInline<T>) {
+      ::new (dst) T(from);
+    } else {
+      *static_cast<T**>(dst) = new T(from);
+    }
+  }
+  static void repr(std::string& out, const void* object) {
+    repr_object<T>(out, *object_in<T>(const_cast<void*>(object)));
+  }
+  static constexpr ValueOps ops{typeid(T), &type_name<T>, &destroy, &relocate,
+                                std::is_copy_constructible_v<T> ? &copy : nullptr, &repr};
+};
+
+template <class T>
+inline constexpr const ValueOps* ops_for = &OpsFor<T>::ops;
+
+}  // namespace detail
+
+/// One attribute value. Holds any object type, including move-only ones; a default-constructed
+/// `Value` holds `None`. Values of up to 32 bytes that move without throwing (ints, doubles,
+/// bools, strings of up to 15 characters, `std::unique_ptr`, `List`) are stored inline with no
+/// allocation. A string literal, `const char*` or `std::string_view` is stored as `std::string`,
+/// as Python would store a `str`.
+///
+/// Copying a `Value` copies the object it holds; copying one that holds a move-only object
+/// throws `TypeError: cannot copy 'T' object`. Moving never throws and leaves `None` behind.
+class Value {
+ public:
+  /// `None`.
+  Value() noexcept = default;
+  Value(None) noexcept {}
+
+  /// Stores `object` (decayed; string-like becomes `std::string`).
+  template <class T, class S = detail::stored_t<T>,
+            class = std::enable_if_t<!std::is_same_v<S, Value> && !std::is_same_v<S, None>>>
+  Value(T&& object) {  // NOLINT(google-explicit-constructor): Python values convert implicitly
+    emplace<S>(std::forward<T>(object));
+  }
+
+  Value(const Value& other) {
+    if (other.ops_ != nullptr) {
+      if (other.ops_->copy == nullptr) detail::throw_not_copyable(*other.ops_);
+      other.ops_->copy(buffer_, other.buffer_);
+      ops_ = other.ops_;
+    }
+  }
+  Value(Value&& other) noexcept { take(other); }
+  Value& operator=(const Value& other) {
+    if (this != &other) {
+      Value copy(other);  // may throw; *this is untouched then
+      reset();
+      take(copy);
+    }
+    return *this;
+  }
+  Value& operator=(Value&& other) noexcept {
+    if (this != &other) {
+      reset();
+      take(other);
+    }
+    return *this;
+  }
+  ~Value() { reset(); }
+
+  /// Destroys the held object and constructs a `T` in its place from `args`.
+  template <class T, class... A>
+  T& emplace(A&&... args) {
+    static_assert(!std::is_reference_v<T> && !std::is_array_v<T>, "Value holds objects");
+    static_assert(std::is_move_constructible_v<T>, "a Value's type must be move-constructible");
+    if constexpr (detail::kStoredInline<T>) {
+      Value fresh;  // construct first: if T's constructor throws, *this is unchanged
+      ::new (static_cast<void*>(fresh.buffer_)) T(std::forward<A>(args)...);
+      fresh.ops_ = detail::ops_for<T>;
+      *this = std::move(fresh);
+    } else {
+      T* object = new T(std::forward<A>(args)...);
+      reset();
+      *reinterpret_cast<T**>(buffer_) = object;
+      ops_ = detail::ops_for<T>;
+    }
+    return *detail::object_in<T>(buffer_);
+  }
+
+  /// Whether the value is `None`.
+  bool is_none() const noexcept { return ops_ == nullptr; }
+
+  /// Whether the held object is exactly a `T` (`None` for a `None` value).
+  template <class T>
+  bool holds() const noexcept {
+    if constexpr (std::is_same_v<T, None>) {
+      return ops_ == nullptr;
+    } else {
+      // Pointer equality is the fast path; the type_info comparison covers a table made by
+      // another shared object (a plugin) for the same type.
+      return ops_ == detail::ops_for<T> || (ops_ != nullptr && ops_->type == typeid(T));
+    }
+  }
+
+  /// A pointer to the held `T`, or nullptr when the value holds something else.
+  template <class T>
+  T* try_get() noexcept {
+    return holds<T>() ? detail::object_in<T>(buffer_) : nullptr;
+  }
+  template <class T>
+  const T* try_get() const noexcept {
+    return holds<T>() ? detail::object_in<T>(const_cast<unsigned char*>(buffer_)) : nullptr;
+  }
+
+  /// The held `T`; throws `TypeError` naming both types when the value holds something else.
+  template <class T>
+  T& get() {
+    if (T* p = try_get<T>()) return *p;
+    detail::throw_wrong_type(ops_, typeid(T), &detail::type_name<T>);
+  }
+  template <class T>
+  const T& get() const {
+    if (const T* p = try_get<T>()) return *p;
+    detail::throw_wrong_type(ops_, typeid(T), &detail::type_name<T>);
+  }
+
+  /// The held type (`typeid(None)` for `None`).
+  const std::type_info& type() const noexcept { return ops_ ? ops_->type : typeid(None); }
+  /// Python-style name of the held type: `int`, `float`, `bool`, `str`, `NoneType`, `list`,
+  /// `tuple`, `dict`, `function`, or the C++ name of any other type.
+  std::string type_name() const;
+  /// Whether copying this value would succeed.
+  bool copyable() const noexcept { return ops_ == nullptr || ops_->copy != nullptr; }
+
+  /// Resets to `None`.
+  void reset() noexcept {
+    if (ops_ != nullptr) {
+      ops_->destroy(buffer_);
+      ops_ = nullptr;
+    }
+  }
+
+  friend void swap(Value& a, Value& b) noexcept {
+    Value t(std::move(a));
+    a = std::move(b);
+    b = std::move(t);
+  }
+
+ private:
+  friend void repr_append(std::string& out, const Value& value);
+
+  void take(Value& other) noexcept {
+    if (other.ops_ != nullptr) {
+      other.ops_->relocate(buffer_, other.buffer_);
+      ops_ = other.ops_;
+      other.ops_ = nullptr;
+    }
+  }
+
+  alignas(8) unsigned char buffer_[detail::kValueBuffer];
+  const detail::ValueOps* ops_ = nullptr;
+};
+
+}  // namespace localbag
+
+#include "localbag/detail/value_traits.hpp"
