@@ -82,7 +82,8 @@ class ClassSpec {
 
 namespace detail {
 struct ClassState;
-}
+struct ObjectCore;
+}  // namespace detail
 
 /// A class of local objects. Created by `Registry::define`; shared by its objects, its
 /// subclasses and its registry. All members are safe to call from any thread.
@@ -123,6 +124,7 @@ class Class {
   friend class Registry;
   friend class LocalObject;
   friend struct detail::ClassState;
+  friend struct detail::ObjectCore;
   explicit Class(std::unique_ptr<detail::ClassState> state);
 
   std::unique_ptr<detail::ClassState> state_;

@@ -55,10 +55,9 @@ class Dict {
     std::uint64_t hash;  // detail::hash_name(key); kDead marks an erased entry (indexed mode)
     Value value;
   };
-  using Entries =
-      boost::container::vector<Entry, void,
-                               boost::container::vector_options_t<
-                                   boost::container::stored_size<std::uint32_t>>>;
+  using Entries = boost::container::vector<
+      Entry, void,
+      boost::container::vector_options_t<boost::container::stored_size<std::uint32_t>>>;
 
  public:
   template <bool Const>
@@ -227,14 +226,14 @@ class Dict {
 
   Value* find_indexed(Name key) noexcept;
   Value& insert_new(Name key, Value value);
-  void build_index(std::size_t entries) ;
+  void build_index(std::size_t entries);
   void compact() noexcept;
   std::uint32_t* probe(std::uint64_t hash, std::string_view key) noexcept;
 
-  Entries entries_;                  // insertion order; erased ones are kDead when indexed
-  std::uint32_t* index_ = nullptr;   // open addressing: 0 empty, kTombstone, else entry + 1
-  std::uint32_t index_mask_ = 0;     // index capacity - 1
-  std::uint32_t live_ = 0;           // live entries
+  Entries entries_;                 // insertion order; erased ones are kDead when indexed
+  std::uint32_t* index_ = nullptr;  // open addressing: 0 empty, kTombstone, else entry + 1
+  std::uint32_t index_mask_ = 0;    // index capacity - 1
+  std::uint32_t live_ = 0;          // live entries
 };
 
 }  // namespace localbag

@@ -37,9 +37,9 @@ class Key {
 /// its hash. Any byte string is a valid name, including the empty one and one with a NUL.
 class Name {
  public:
-  Name(const char* name) noexcept : view_(name) {}           // NOLINT(google-explicit-constructor)
-  Name(std::string_view name) noexcept : view_(name) {}      // NOLINT(google-explicit-constructor)
-  Name(const std::string& name) noexcept : view_(name) {}    // NOLINT(google-explicit-constructor)
+  Name(const char* name) noexcept : view_(name) {}         // NOLINT(google-explicit-constructor)
+  Name(std::string_view name) noexcept : view_(name) {}    // NOLINT(google-explicit-constructor)
+  Name(const std::string& name) noexcept : view_(name) {}  // NOLINT(google-explicit-constructor)
   Name(const Key& key) noexcept : view_(key.str()), hash_(key.hash()) {}  // NOLINT
 
   std::string_view view() const noexcept { return view_; }

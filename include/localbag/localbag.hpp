@@ -15,4 +15,5 @@
 #include "localbag/local_object.hpp"  // IWYU pragma: export
 #include "localbag/registry.hpp"      // IWYU pragma: export
 #include "localbag/repr.hpp"          // IWYU pragma: export
+#include "localbag/stats.hpp"         // IWYU pragma: export
 #include "localbag/value.hpp"         // IWYU pragma: export

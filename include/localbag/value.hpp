@@ -38,24 +38,23 @@ inline constexpr std::size_t kValueBuffer = 32;  // holds a libstdc++ std::strin
 // The operations a Value needs on the type it holds; one constant table per type.
 struct ValueOps {
   const std::type_info& type;
-  std::string (*name)();                                  // Python-style type name
-  void (*destroy)(void* buffer) noexcept;                 // destroy what the buffer holds
-  void (*relocate)(void* dst, void* src) noexcept;        // move src's content into dst, leave src empty
-  void (*copy)(void* dst, const void* src);               // nullptr when the type is move-only
-  void (*repr)(std::string& out, const void* object);     // append Python repr of the object
+  std::string (*name)();                            // Python-style type name
+  void (*destroy)(void* buffer) noexcept;           // destroy what the buffer holds
+  void (*relocate)(void* dst, void* src) noexcept;  // move src's content into dst, leave src empty
+  void (*copy)(void* dst, const void* src);         // nullptr when the type is move-only
+  void (*repr)(std::string& out, const void* object);  // append Python repr of the object
 };
 
 template <class T>
 inline constexpr bool kStoredInline = sizeof(T) <= kValueBuffer &&
                                       alignof(T) <= alignof(std::max_align_t) &&
-                                      alignof(T) <= 8 &&
-                                      std::is_nothrow_move_constructible_v<T>;
+                                      alignof(T) <= 8 && std::is_nothrow_move_constructible_v<T>;
 
 // The type stored for an argument of type T: string literals and views become std::string.
 template <class T>
-using stored_t = std::conditional_t<
-    std::is_convertible_v<T, std::string_view> && !std::is_same_v<std::decay_t<T>, std::string>,
-    std::string, std::decay_t<T>>;
+using stored_t = std::conditional_t<std::is_convertible_v<T, std::string_view> &&
+                                        !std::is_same_v<std::decay_t<T>, std::string>,
+                                    std::string, std::decay_t<T>>;
 
 std::string demangle(const std::type_info& type);
 template <class T>
@@ -93,18 +92,24 @@ struct OpsFor {
     }
   }
   static void copy(void* dst, const void* src) {
-    const T& from = *object_in<T>(const_cast<void*>(src));
-    if constexpr (kStoredInline<T>) {
-      ::new (dst) T(from);
-    } else {
-      *static_cast<T**>(dst) = new T(from);
+    if constexpr (std::is_copy_constructible_v<T>) {
+      const T& from = *object_in<T>(const_cast<void*>(src));
+      if constexpr (kStoredInline<T>) {
+        ::new (dst) T(from);
+      } else {
+        *static_cast<T**>(dst) = new T(from);
+      }
     }
   }
   static void repr(std::string& out, const void* object) {
     repr_object<T>(out, *object_in<T>(const_cast<void*>(object)));
   }
-  static constexpr ValueOps ops{typeid(T), &type_name<T>, &destroy, &relocate,
-                                std::is_copy_constructible_v<T> ? &copy : nullptr, &repr};
+  static constexpr ValueOps ops{typeid(T),
+                                &type_name<T>,
+                                &destroy,
+                                &relocate,
+                                std::is_copy_constructible_v<T> ? &copy : nullptr,
+                                &repr};
 };
 
 template <class T>

@@ -1,0 +1,20 @@
+#pragma once
+/// \file
+/// Counters of the thread runtime, for tests, leak checks and monitoring.
+
+#include <cstdint>
+
+namespace localbag {
+
+/// A consistent snapshot of the runtime's counters.
+struct RuntimeStats {
+  std::uint64_t live_objects;   ///< LocalObjects alive now
+  std::uint64_t live_threads;   ///< threads that have touched an object and not yet exited
+  std::uint64_t live_slots;     ///< (thread, object) dicts alive now
+  std::uint32_t id_high_water;  ///< object ids ever handed out; ids are recycled below it
+};
+
+/// The counters now. Takes the runtime mutex: not for hot paths.
+RuntimeStats runtime_stats() noexcept;
+
+}  // namespace localbag

@@ -1,0 +1,295 @@
+#include "localbag/dict.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <memory>
+
+#include "localbag/error.hpp"
+#include "localbag/repr.hpp"
+
+// Layout. `entries_` keeps insertion order. Up to kLinearMax entries there is no index and no
+// erased entry: lookups scan, erasure shifts. Beyond that, an open-addressing index of entry
+// positions (linear probing, capacity a power of two, at most half full counting tombstones)
+// finds entries by hash; erasure marks the entry kDead and the bucket a tombstone, and the
+// entries are compacted once dead ones outnumber live ones.
+
+namespace localbag {
+namespace {
+
+constexpr std::uint32_t kEmpty = 0;
+constexpr std::uint32_t kTombstone = 0xffffffffu;
+
+std::size_t index_capacity_for(std::size_t entries) {
+  return std::bit_ceil(std::max<std::size_t>(16, entries * 2));
+}
+
+}  // namespace
+
+namespace detail {
+
+void throw_key_error(std::string_view key) {
+  std::string message;
+  repr_str(message, key);
+  throw KeyError(std::move(message));
+}
+
+void throw_dict_wrong_type(std::string_view key, const Value& held, std::string (*wanted_name)()) {
+  std::string message = "dict value ";
+  repr_str(message, key);
+  message += " is " + held.type_name() + ", not " + wanted_name();
+  throw TypeError(std::move(message));
+}
+
+}  // namespace detail
+
+Dict::Dict(std::initializer_list<std::pair<std::string_view, Value>> items) {
+  for (const auto& [key, value] : items) set(key, value);
+}
+
+Dict::Dict(const Dict& other) {
+  Entries copy;
+  copy.reserve(other.live_);
+  for (const auto [key, value] : other) {
+    copy.push_back(Entry{key, detail::hash_name(key), value});
+  }
+  if (copy.size() > kLinearMax) {
+    Dict built;
+    built.entries_ = std::move(copy);
+    built.live_ = static_cast<std::uint32_t>(built.entries_.size());
+    built.build_index(built.entries_.size());
+    *this = std::move(built);
+  } else {
+    entries_ = std::move(copy);
+    live_ = static_cast<std::uint32_t>(entries_.size());
+  }
+}
+
+Dict::Dict(Dict&& other) noexcept
+    : entries_(std::move(other.entries_)),
+      index_(std::exchange(other.index_, nullptr)),
+      index_mask_(std::exchange(other.index_mask_, 0)),
+      live_(std::exchange(other.live_, 0)) {
+  other.entries_.clear();
+}
+
+Dict& Dict::operator=(const Dict& other) {
+  if (this != &other) {
+    Dict copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+Dict& Dict::operator=(Dict&& other) noexcept {
+  if (this != &other) {
+    clear();
+    entries_ = std::move(other.entries_);
+    other.entries_.clear();
+    index_ = std::exchange(other.index_, nullptr);
+    index_mask_ = std::exchange(other.index_mask_, 0);
+    live_ = std::exchange(other.live_, 0);
+  }
+  return *this;
+}
+
+Dict::~Dict() { delete[] index_; }
+
+std::uint32_t* Dict::probe(std::uint64_t hash, std::string_view key) noexcept {
+  std::uint32_t* tombstone = nullptr;
+  for (std::size_t i = hash & index_mask_;; i = (i + 1) & index_mask_) {
+    std::uint32_t& bucket = index_[i];
+    if (bucket == kEmpty) return tombstone != nullptr ? tombstone : &bucket;
+    if (bucket == kTombstone) {
+      if (tombstone == nullptr) tombstone = &bucket;
+      continue;
+    }
+    const Entry& e = entries_[bucket - 1];
+    if (e.hash == hash && e.key == key) return &bucket;
+  }
+}
+
+Value* Dict::find_indexed(Name key) noexcept {
+  const std::uint64_t hash = key.hash();
+  for (std::size_t i = hash & index_mask_;; i = (i + 1) & index_mask_) {
+    const std::uint32_t bucket = index_[i];
+    if (bucket == kEmpty) return nullptr;
+    if (bucket == kTombstone) continue;
+    Entry& e = entries_[bucket - 1];
+    if (e.hash == hash && e.key == key.view()) return &e.value;
+  }
+}
+
+// Rebuilds the index for the live entries, sized for `entries` entries. Allocates first, so a
+// failure leaves the dict as it was.
+void Dict::build_index(std::size_t entries) {
+  const std::size_t capacity = index_capacity_for(entries);
+  auto fresh = std::make_unique<std::uint32_t[]>(capacity);  // zeroed: all kEmpty
+  const std::size_t mask = capacity - 1;
+  for (std::size_t pos = 0; pos < entries_.size(); ++pos) {
+    const Entry& e = entries_[pos];
+    if (e.hash == kDead) continue;
+    std::size_t i = e.hash & mask;
+    while (fresh[i] != kEmpty) i = (i + 1) & mask;
+    fresh[i] = static_cast<std::uint32_t>(pos + 1);
+  }
+  delete[] index_;
+  index_ = fresh.release();
+  index_mask_ = static_cast<std::uint32_t>(mask);
+}
+
+Value& Dict::insert_new(Name key, Value value) {
+  // Everything that can throw happens before the dict changes: the key copy, the entry storage
+  // and the index.
+  Entry entry{std::string(key.view()), key.hash(), std::move(value)};
+  struct Restore {  // gives the value back to the caller's argument if we throw after taking it
+    Entry& entry;
+    Value& value;
+    bool armed = true;
+    ~Restore() {
+      if (armed) value = std::move(entry.value);
+    }
+  };
+  Restore restore{entry, value};
+  const std::size_t needed = entries_.size() + 1;
+  if (index_ != nullptr || needed > kLinearMax) {
+    if (index_ == nullptr || needed * 2 > index_mask_ + 1u) build_index(needed);
+  }
+  if (entries_.size() == entries_.capacity()) {
+    entries_.reserve(std::max<std::size_t>(4, entries_.size() * 2));
+  }
+  restore.armed = false;
+  entries_.push_back(std::move(entry));  // capacity reserved: cannot throw
+  ++live_;
+  const std::size_t pos = entries_.size() - 1;
+  if (index_ != nullptr) {
+    Entry& e = entries_[pos];
+    *probe(e.hash, e.key) = static_cast<std::uint32_t>(pos + 1);
+  }
+  return entries_[pos].value;
+}
+
+bool Dict::erase(Name key) noexcept {
+  if (index_ == nullptr) {
+    Value* v = find(key);
+    if (v == nullptr) return false;
+    auto at = std::find_if(entries_.begin(), entries_.end(),
+                           [v](const Entry& e) { return &e.value == v; });
+    Value dying = std::move(*v);  // destroyed after the dict is consistent again
+    entries_.erase(at);
+    --live_;
+    return true;
+  }
+  std::uint32_t* bucket = probe(key.hash(), key.view());
+  if (*bucket == kEmpty || *bucket == kTombstone) return false;
+  Entry& e = entries_[*bucket - 1];
+  *bucket = kTombstone;
+  e.hash = kDead;
+  Value dying = std::move(e.value);  // destroyed after the dict is consistent again
+  std::string().swap(e.key);
+  --live_;
+  if (entries_.size() - live_ > live_) compact();
+  return true;
+}
+
+// Drops dead entries, keeping order, and rebuilds (or drops) the index. Called when dead
+// entries outnumber live ones; entries only shrink, so no allocation is needed but the index,
+// and if that allocation fails the dict is simply left uncompacted.
+void Dict::compact() noexcept {
+  auto live_end = std::remove_if(entries_.begin(), entries_.end(),
+                                 [](const Entry& e) { return e.hash == kDead; });
+  entries_.erase(live_end, entries_.end());
+  if (entries_.size() <= kLinearMax) {
+    delete[] index_;
+    index_ = nullptr;
+    index_mask_ = 0;
+    return;
+  }
+  try {
+    build_index(entries_.size());
+  } catch (...) {
+    // Positions moved, so the old index is wrong: fall back to a minimal rebuild in place.
+    std::fill(index_, index_ + index_mask_ + 1u, kEmpty);
+    for (std::size_t pos = 0; pos < entries_.size(); ++pos) {
+      *probe(entries_[pos].hash, entries_[pos].key) = static_cast<std::uint32_t>(pos + 1);
+    }
+  }
+}
+
+Value Dict::pop(Name key) {
+  Value* v = find(key);
+  if (v == nullptr) detail::throw_key_error(key.view());
+  Value out = std::move(*v);
+  erase(key);
+  return out;
+}
+
+void Dict::update(const Dict& other) {
+  if (&other == this) return;
+  Dict copy(other);  // copies first: a TypeError or bad_alloc leaves *this unchanged
+  update(std::move(copy));
+}
+
+void Dict::update(Dict&& other) {
+  if (&other == this) return;
+  // Make room for every new key first, so the moves below cannot fail halfway.
+  std::size_t new_keys = 0;
+  for (const auto [key, value] : other) {
+    if (find(key) == nullptr) ++new_keys;
+  }
+  Dict staged;
+  if (new_keys > 0) {
+    const std::size_t total = entries_.size() + new_keys;
+    if (total > kLinearMax && (index_ == nullptr || total * 2 > index_mask_ + 1u)) {
+      build_index(total);
+    }
+    entries_.reserve(total);
+    // Key strings for new entries are built now; values move in below.
+    staged.entries_.reserve(new_keys);
+    for (const auto [key, value] : other) {
+      if (find(key) == nullptr) staged.entries_.push_back(Entry{key, detail::hash_name(key), {}});
+    }
+  }
+  std::size_t next_new = 0;
+  for (auto [key, value] : other) {
+    if (Value* mine = find(key)) {
+      *mine = std::move(value);
+      continue;
+    }
+    Entry& e = staged.entries_[next_new++];
+    e.value = std::move(value);
+    entries_.push_back(std::move(e));  // reserved: cannot throw
+    ++live_;
+    if (index_ != nullptr) {
+      *probe(entries_.back().hash, entries_.back().key) =
+          static_cast<std::uint32_t>(entries_.size());
+    }
+  }
+  other.clear();
+}
+
+void Dict::clear() noexcept {
+  Entries dying = std::move(entries_);  // values are destroyed after the dict is empty
+  entries_.clear();
+  delete[] index_;
+  index_ = nullptr;
+  index_mask_ = 0;
+  live_ = 0;
+}
+
+std::vector<std::string> Dict::keys() const {
+  std::vector<std::string> out;
+  out.reserve(live_);
+  for (const auto [key, value] : *this) out.push_back(key);
+  return out;
+}
+
+List Dict::items() const {
+  List out;
+  out.reserve(live_);
+  for (const auto [key, value] : *this) {
+    out.emplace_back(Tuple{{Value(key), value}});
+  }
+  return out;
+}
+
+}  // namespace localbag

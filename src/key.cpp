@@ -1,0 +1,46 @@
+#include "localbag/key.hpp"
+
+#include <cstring>
+
+namespace localbag::detail {
+namespace {
+
+__extension__ typedef unsigned __int128 u128;
+
+// 64x64 -> 128 multiply, folded: the mixing step of the hash.
+inline std::uint64_t fold_mul(std::uint64_t a, std::uint64_t b) noexcept {
+  const u128 r = static_cast<u128>(a) * b;
+  return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+}
+
+inline std::uint64_t load64(const char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+constexpr std::uint64_t kSeed = 0x9e3779b97f4a7c15ull;
+constexpr std::uint64_t kMul1 = 0xbf58476d1ce4e5b9ull;
+constexpr std::uint64_t kMul2 = 0x94d049bb133111ebull;
+
+}  // namespace
+
+std::uint64_t hash_name(std::string_view name) noexcept {
+  const char* p = name.data();
+  std::size_t n = name.size();
+  std::uint64_t h = kSeed ^ fold_mul(n + kMul2, kMul1);
+  while (n >= 8) {
+    h = fold_mul(h ^ load64(p), kMul1);
+    p += 8;
+    n -= 8;
+  }
+  if (n > 0) {
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, p, n);
+    h = fold_mul(h ^ tail ^ (std::uint64_t{n} << 56), kMul2);
+  }
+  h = fold_mul(h, kMul1 ^ kSeed);
+  return h | (std::uint64_t{1} << 63);  // never 0: 0 means "not hashed" / an erased entry
+}
+
+}  // namespace localbag::detail

@@ -1,0 +1,191 @@
+#include "localbag/local_object.hpp"
+
+#include <mutex>
+
+#include "class_state.hpp"
+#include "localbag/error.hpp"
+#include "runtime.hpp"
+
+namespace localbag {
+namespace detail {
+namespace {
+
+ObjectCore& core_of(const std::shared_ptr<ObjectHead>& head) {
+  return *static_cast<ObjectCore*>(head.get());
+}
+
+// This thread's slot for the object, running init on the thread's first access. If init
+// throws, the slot is discarded and the next access tries again.
+Slot& ensure_slot(const std::shared_ptr<ObjectHead>& head, LocalObject& self) {
+  ObjectCore& core = core_of(head);
+  if (Slot* slot = this_thread_slot(core)) return *slot;
+  Slot& slot = attach(core);
+  if (core.state->init) {
+    try {
+      core.state->init(self, Args(core.args.data(), core.args.size()), core.kwargs);
+    } catch (...) {
+      discard(slot);
+      throw;
+    }
+  }
+  return slot;
+}
+
+// Keeps the class snapshots this thread reads alive while a method runs.
+class Pin {
+ public:
+  explicit Pin(Slot& slot) noexcept : slot_(slot) { ++slot_.pins; }
+  ~Pin() {
+    if (--slot_.pins == 0 && slot_.retired) slot_.retired.reset();
+  }
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+
+ private:
+  Slot& slot_;
+};
+
+}  // namespace
+
+void throw_attr_wrong_type(const LocalObject& self, std::string_view name, const Value& held,
+                           std::string (*wanted_name)()) {
+  throw TypeError("'" + self.type()->name() + "' object attribute '" + std::string(name) + "' is " +
+                  held.type_name() + ", not " + wanted_name());
+}
+
+}  // namespace detail
+
+using detail::core_of;
+
+LocalObject::LocalObject() : LocalObject(Class::local()) {}
+
+LocalObject::LocalObject(ClassRef cls, std::vector<Value> args, Dict kwargs) {
+  if (!cls) throw TypeError("LocalObject needs a class");
+  if ((!args.empty() || !kwargs.empty()) && !cls->has_init()) {
+    throw TypeError("Initialization arguments are not supported");
+  }
+  core_ = std::make_shared<detail::ObjectCore>(std::move(cls), std::move(args), std::move(kwargs));
+  detail::ensure_slot(core_, *this);  // init runs in the constructing thread now
+}
+
+LocalObject::LocalObject(const LocalObject& other, const Class& cls) : core_(other.core_) {
+  if (!other.type()->is_subclass_of(cls)) {
+    throw TypeError("'" + other.type()->name() + "' object is not an instance of '" + cls.name() +
+                    "'");
+  }
+}
+
+const ClassRef& LocalObject::type() const noexcept { return core_of(core_).cls; }
+
+bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visit) const {
+  detail::ObjectCore& core = core_of(core_);
+  detail::Slot& slot = detail::ensure_slot(core_, const_cast<LocalObject&>(*this));
+  if (core.shared) {
+    const int i = core.state->slot_index(name.view());
+    if (i >= 0) {
+      std::lock_guard lock(core.shared->mutex);
+      if (!core.shared->present[static_cast<std::size_t>(i)]) return false;
+      visit(core.shared->values[static_cast<std::size_t>(i)]);
+      return true;
+    }
+  }
+  if (const Value* v = slot.dict.find(name)) {
+    visit(*v);
+    return true;
+  }
+  if (is_dunder_dict(name)) {
+    visit(Value(slot.dict));
+    return true;
+  }
+  if (const Value* v = detail::current_view(slot, *core.state).attrs.find(name)) {
+    visit(*v);
+    return true;
+  }
+  return false;
+}
+
+void LocalObject::throw_missing(Name name) const {
+  throw AttributeError("'" + type()->name() + "' object has no attribute '" +
+                       std::string(name.view()) + "'");
+}
+
+void LocalObject::throw_not_own(Name name) const {
+  throw AttributeError("'" + type()->name() + "' object has no per-thread attribute '" +
+                       std::string(name.view()) + "'");
+}
+
+Value LocalObject::getattr(Name name) const {
+  Value out;
+  if (!lookup(name, [&](const Value& v) { out = v; })) throw_missing(name);
+  return out;
+}
+
+void LocalObject::setattr_slow(Name name, Value value) {
+  detail::ObjectCore& core = core_of(core_);
+  detail::Slot& slot = detail::ensure_slot(core_, *this);
+  if (is_dunder_dict(name)) {
+    throw AttributeError("'" + type()->name() + "' object attribute '__dict__' is read-only");
+  }
+  if (core.shared) {
+    const int i = core.state->slot_index(name.view());
+    if (i >= 0) {
+      const auto at = static_cast<std::size_t>(i);
+      {
+        std::lock_guard lock(core.shared->mutex);
+        swap(core.shared->values[at], value);
+        core.shared->present[at] = true;
+      }
+      return;  // the old slot value (now in `value`) is destroyed outside the lock
+    }
+  }
+  slot.dict.set(name, std::move(value));
+}
+
+void LocalObject::delattr_slow(Name name) {
+  detail::ObjectCore& core = core_of(core_);
+  detail::Slot& slot = detail::ensure_slot(core_, *this);
+  if (is_dunder_dict(name)) {
+    throw AttributeError("'" + type()->name() + "' object attribute '__dict__' is read-only");
+  }
+  if (core.shared) {
+    const int i = core.state->slot_index(name.view());
+    if (i >= 0) {
+      const auto at = static_cast<std::size_t>(i);
+      Value old;
+      {
+        std::lock_guard lock(core.shared->mutex);
+        if (!core.shared->present[at]) throw_missing(name);
+        swap(core.shared->values[at], old);
+        core.shared->present[at] = false;
+      }
+      return;
+    }
+  }
+  if (!slot.dict.erase(name)) throw_missing(name);
+}
+
+Dict& LocalObject::dict_slow() { return detail::ensure_slot(core_, *this).dict; }
+
+Value LocalObject::call(Name name, Args args) {
+  detail::ObjectCore& core = core_of(core_);
+  detail::Slot& slot = detail::ensure_slot(core_, *this);
+  detail::Pin pin(slot);
+  // A method found in the class snapshot stays alive while pinned. A callable found in this
+  // thread's dict or a slot is copied first: the call may replace or delete the attribute.
+  const Value* found = nullptr;
+  Value held;
+  const bool own = (core.shared && core.state->is_slot(name.view())) ||
+                   slot.dict.find(name) != nullptr || is_dunder_dict(name);
+  if (own) {
+    held = getattr(name);
+    found = &held;
+  } else {
+    found = detail::current_view(slot, *core.state).attrs.find(name);
+    if (found == nullptr) throw_missing(name);
+  }
+  const Function* fn = found->try_get<Function>();
+  if (fn == nullptr) throw TypeError("'" + found->type_name() + "' object is not callable");
+  return fn->fn(*this, args);
+}
+
+}  // namespace localbag
