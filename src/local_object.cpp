@@ -89,12 +89,12 @@ bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visi
       return true;
     }
   }
-  if (const Value* v = slot.dict.find(name)) {
-    visit(*v);
-    return true;
-  }
   if (is_dunder_dict(name)) {
     visit(Value(slot.dict));
+    return true;
+  }
+  if (const Value* v = slot.dict.find(name)) {
+    visit(*v);
     return true;
   }
   if (const Value* v = detail::current_view(slot, *core.state).attrs.find(name)) {

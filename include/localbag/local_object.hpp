@@ -69,7 +69,7 @@ class LocalObject {
   T get(Name name) const {
     static_assert(std::is_copy_constructible_v<T>,
                   "get<T>() returns a copy; use ref<T>() for a move-only value");
-    if (const Dict* d = fast_dict()) {
+    if (const Dict* d = fast_dict(name)) {
       if (const Value* v = d->find(name)) {
         if (const T* p = v->try_get<T>()) return *p;
       }
@@ -91,7 +91,7 @@ class LocalObject {
   /// type. Throws only what init or the copy throws.
   template <class T>
   std::optional<T> try_get(Name name) const {
-    if (const Dict* d = fast_dict()) {
+    if (const Dict* d = fast_dict(name)) {
       if (const Value* v = d->find(name)) {
         if (const T* p = v->try_get<T>()) return *p;
       }
@@ -124,7 +124,7 @@ class LocalObject {
 
   /// `hasattr(obj, name)`.
   bool hasattr(Name name) const {
-    if (const Dict* d = fast_dict()) {
+    if (const Dict* d = fast_dict(name)) {
       if (d->find(name) != nullptr) return true;
     }
     return lookup(name, [](const Value&) {});
@@ -134,7 +134,7 @@ class LocalObject {
   /// `AttributeError: 'X' object attribute '__dict__' is read-only` for `__dict__`.
   template <class T>
   void setattr(Name name, T&& value) {
-    if (Dict* d = fast_dict(); d != nullptr && !is_dunder_dict(name)) {
+    if (Dict* d = fast_dict(name)) {
       d->set(name, std::forward<T>(value));
       return;
     }
@@ -144,7 +144,7 @@ class LocalObject {
   /// `del obj.name`: `AttributeError` when this thread has no `name` (also when it exists
   /// only as a class attribute, as in Python).
   void delattr(Name name) {
-    if (Dict* d = fast_dict(); d != nullptr && d->erase(name)) return;
+    if (Dict* d = fast_dict(name); d != nullptr && d->erase(name)) return;
     delattr_slow(name);
   }
 
@@ -175,11 +175,10 @@ class LocalObject {
   LocalObject(const LocalObject& other, const Class& cls);
 
  private:
-  const Dict* fast_dict() const noexcept {
-    return core_->dict_first ? detail::this_thread_dict(*core_) : nullptr;
-  }
-  Dict* fast_dict() noexcept {
-    return core_->dict_first ? detail::this_thread_dict(*core_) : nullptr;
+  // This thread's dict when a lookup of `name` may start there: the thread is initialised, the
+  // class has no slots, and the name is not `__dict__` (data descriptors come first in Python).
+  Dict* fast_dict(Name name) const noexcept {
+    return core_->dict_first && !is_dunder_dict(name) ? detail::this_thread_dict(*core_) : nullptr;
   }
   static bool is_dunder_dict(Name name) noexcept {
     return name.view().size() == 8 && std::memcmp(name.view().data(), "__dict__", 8) == 0;
