@@ -21,6 +21,8 @@ Slot& ensure_slot(const std::shared_ptr<ObjectHead>& head, LocalObject& self) {
   if (Slot* slot = this_thread_slot(core)) return *slot;
   Slot& slot = attach(core);
   if (core.state->init) {
+    // Init may drop the caller's handle; like Python's `self`, this keeps the object alive.
+    const std::shared_ptr<ObjectHead> keep_alive = head;
     try {
       core.state->init(self, Args(core.args.data(), core.args.size()), core.kwargs);
     } catch (...) {
@@ -167,6 +169,9 @@ void LocalObject::delattr_slow(Name name) {
 Dict& LocalObject::dict_slow() { return detail::ensure_slot(core_, *this).dict; }
 
 Value LocalObject::call(Name name, Args args) {
+  // The method may drop the last handle of this object (a "close" method): `self` keeps it
+  // alive until the call returns, as Python's reference to `self` does.
+  LocalObject self(*this);
   detail::ObjectCore& core = core_of(core_);
   detail::Slot& slot = detail::ensure_slot(core_, *this);
   detail::Pin pin(slot);
@@ -185,7 +190,7 @@ Value LocalObject::call(Name name, Args args) {
   }
   const Function* fn = found->try_get<Function>();
   if (fn == nullptr) throw TypeError("'" + found->type_name() + "' object is not callable");
-  return fn->fn(*this, args);
+  return fn->fn(self, args);
 }
 
 }  // namespace localbag

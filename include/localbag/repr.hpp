@@ -6,6 +6,7 @@
 /// has a `std::string localbag_repr(const T&)` found by argument-dependent lookup.
 
 #include <string>
+#include <type_traits>
 
 #include "localbag/dict.hpp"
 #include "localbag/value.hpp"
@@ -24,8 +25,13 @@ std::string repr(const Dict& dict);
 /// Python's repr of any object a `Value` could hold, without wrapping it first.
 template <class T>
 std::string repr(const T& object) {
+  using S = detail::stored_t<T>;
   std::string out;
-  detail::repr_object<detail::stored_t<T>>(out, object);
+  if constexpr (std::is_same_v<std::decay_t<T>, S>) {
+    detail::repr_object<S>(out, object);
+  } else {
+    detail::repr_object<S>(out, S(object));  // a string view or literal, as the str it becomes
+  }
   return out;
 }
 

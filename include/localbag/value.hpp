@@ -221,8 +221,9 @@ class Value {
 
   /// The held type (`typeid(None)` for `None`).
   const std::type_info& type() const noexcept { return ops_ ? ops_->type : typeid(None); }
-  /// Python-style name of the held type: `int`, `float`, `bool`, `str`, `NoneType`, `list`,
-  /// `tuple`, `dict`, `function`, or the C++ name of any other type.
+  /// Name of the held type: Python's for the Python-like types (`str`, `NoneType`, `list`,
+  /// `tuple`, `dict`, `function`, `bool`), the C++ name for every other type (`int`, `long`,
+  /// `double`, `MySocket`), so that two different C++ types never share a name.
   std::string type_name() const;
   /// Whether copying this value would succeed.
   bool copyable() const noexcept { return ops_ == nullptr || ops_->copy != nullptr; }

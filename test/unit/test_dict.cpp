@@ -1,0 +1,386 @@
+// Unit tests for <localbag/dict.hpp>: insertion order, Python dict operations, exact KeyError and
+// TypeError texts, the strong guarantee, and a model check across the linear/indexed switch.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "localbag/dict.hpp"
+#include "localbag/error.hpp"
+#include "localbag/repr.hpp"
+#include "localbag/value.hpp"
+
+namespace lbtest {
+struct MoveOnly {
+  explicit MoveOnly(int v) : value(v) {}
+  MoveOnly(MoveOnly&&) noexcept = default;
+  MoveOnly(const MoveOnly&) = delete;
+  int value;
+};
+struct Counted {
+  static inline int live = 0;
+  explicit Counted(int v) : value(v) { ++live; }
+  Counted(const Counted& o) : value(o.value) { ++live; }
+  Counted(Counted&& o) noexcept : value(o.value) { ++live; }
+  ~Counted() { --live; }
+  int value;
+};
+}  // namespace lbtest
+
+namespace localbag {
+namespace {
+
+// "prefix" + number, built by appending (GCC 12 warns, wrongly, on `"literal" + std::string`
+// at -O3: -Wrestrict).
+std::string numbered(std::string_view prefix, long long n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
+#define EXPECT_LB_ERROR(statement, ErrorType, message)                      \
+  do {                                                                      \
+    try {                                                                   \
+      statement;                                                            \
+      ADD_FAILURE() << "expected " #ErrorType " from: " #statement;         \
+    } catch (const ErrorType& e) {                                          \
+      EXPECT_EQ(std::string(e.what()), std::string(message));               \
+      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
+    } catch (const std::exception& e) {                                     \
+      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
+    }                                                                       \
+  } while (0)
+
+using Keys = std::vector<std::string>;
+
+TEST(Dict, EmptyDict) {
+  Dict d;
+  EXPECT_TRUE(d.empty());
+  EXPECT_EQ(d.size(), 0u);
+  EXPECT_FALSE(d.contains("x"));
+  EXPECT_EQ(d.find("x"), nullptr);
+  EXPECT_TRUE(d.keys().empty());
+  EXPECT_TRUE(d.items().empty());
+  EXPECT_TRUE(d.begin() == d.end());
+}
+
+TEST(Dict, InitializerListKeepsOrder) {
+  Dict d{{"color", "red"}, {"number", 42}, {"flag", true}};
+  EXPECT_EQ(d.size(), 3u);
+  EXPECT_EQ(d.keys(), (Keys{"color", "number", "flag"}));
+  EXPECT_EQ(d.get<std::string>("color"), "red");
+  EXPECT_EQ(d.get<int>("number"), 42);
+  EXPECT_TRUE(d.get<bool>("flag"));
+}
+
+TEST(Dict, SetExistingKeepsPositionReinsertMovesToEnd) {
+  Dict d;
+  d.set("a", 1);
+  d.set("b", 2);
+  d.set("c", 3);
+  d.set("a", std::string("one"));  // existing key, another type: same place
+  EXPECT_EQ(d.keys(), (Keys{"a", "b", "c"}));
+  EXPECT_EQ(d.get<std::string>("a"), "one");
+  EXPECT_TRUE(d.erase("a"));
+  d.set("a", 10);
+  EXPECT_EQ(d.keys(), (Keys{"b", "c", "a"}));
+  EXPECT_EQ(d.get<int>("a"), 10);
+}
+
+TEST(Dict, SetReturnsStoredValue) {
+  Dict d;
+  Value& v = d.set("n", 5);
+  EXPECT_EQ(v.get<int>(), 5);
+  v.get<int>() = 6;
+  EXPECT_EQ(d.get<int>("n"), 6);
+  Value& again = d.set("n", Value(7));
+  EXPECT_EQ(&again, d.find("n"));
+  EXPECT_EQ(d.get<int>("n"), 7);
+}
+
+TEST(Dict, AtAndGetMissingThrowKeyError) {
+  Dict d{{"number", 42}};
+  EXPECT_LB_ERROR(d.at("x"), KeyError, "'x'");
+  EXPECT_LB_ERROR(d.get<int>("x"), KeyError, "'x'");
+  EXPECT_LB_ERROR(d.at("it's"), KeyError, "\"it's\"");
+  EXPECT_LB_ERROR(d.at(""), KeyError, "''");
+  const Dict& cd = d;
+  EXPECT_LB_ERROR(cd.at("color"), KeyError, "'color'");
+  EXPECT_EQ(d.size(), 1u);
+  EXPECT_EQ(d.at("number").get<int>(), 42);
+}
+
+TEST(Dict, GetWrongTypeThrowsTypeError) {
+  Dict d{{"x", 1}, {"s", "text"}};
+  EXPECT_LB_ERROR(d.get<std::string>("x"), TypeError, "dict value 'x' is int, not str");
+  EXPECT_LB_ERROR(d.get<int>("s"), TypeError, "dict value 's' is str, not int");
+  EXPECT_LB_ERROR(d.get<List>("s"), TypeError, "dict value 's' is str, not list");
+  EXPECT_EQ(d.get<int>("x"), 1);
+  EXPECT_EQ(d.try_get<std::string>("x"), nullptr);
+  ASSERT_NE(d.try_get<int>("x"), nullptr);
+  EXPECT_EQ(*d.try_get<int>("x"), 1);
+}
+
+TEST(Dict, PopAndErase) {
+  Dict d{{"a", 1}, {"b", 2}};
+  Value popped = d.pop("a");
+  EXPECT_EQ(popped.get<int>(), 1);
+  EXPECT_EQ(d.keys(), (Keys{"b"}));
+  EXPECT_LB_ERROR(d.pop("a"), KeyError, "'a'");
+  EXPECT_EQ(d.keys(), (Keys{"b"}));
+  EXPECT_FALSE(d.erase("a"));
+  EXPECT_TRUE(d.erase("b"));
+  EXPECT_TRUE(d.empty());
+}
+
+TEST(Dict, SetdefaultKeepsExisting) {
+  Dict d{{"number", 42}};
+  EXPECT_EQ(d.setdefault("number", 7).get<int>(), 42);
+  EXPECT_EQ(d.get<int>("number"), 42);
+  Value& widgets = d.setdefault("widgets", List{});
+  EXPECT_TRUE(widgets.get<List>().empty());
+  widgets.get<List>().push_back(1);
+  EXPECT_EQ(d.get<List>("widgets").size(), 1u);
+  EXPECT_TRUE(d.setdefault("nothing").is_none());
+  EXPECT_EQ(d.keys(), (Keys{"number", "widgets", "nothing"}));
+}
+
+TEST(Dict, UpdateCopiesAndKeepsPositions) {
+  Dict d{{"a", 1}, {"b", 2}};
+  const Dict other{{"b", 20}, {"c", 30}};
+  d.update(other);
+  EXPECT_EQ(d.keys(), (Keys{"a", "b", "c"}));
+  EXPECT_EQ(d.get<int>("b"), 20);
+  EXPECT_EQ(d.get<int>("c"), 30);
+  EXPECT_EQ(other.size(), 2u);
+}
+
+TEST(Dict, UpdateByMoveEmptiesSource) {
+  Dict d{{"a", 1}};
+  Dict other;
+  other.set("p", std::make_unique<int>(3));
+  other.set("a", 2);
+  d.update(std::move(other));
+  EXPECT_TRUE(other.empty());  // NOLINT(bugprone-use-after-move): documented to be emptied
+  EXPECT_EQ(d.keys(), (Keys{"a", "p"}));
+  EXPECT_EQ(*d.get<std::unique_ptr<int>>("p"), 3);
+  EXPECT_EQ(d.get<int>("a"), 2);
+}
+
+TEST(Dict, UpdateWithMoveOnlyIsStrong) {
+  Dict d{{"a", 1}, {"b", 2}};
+  Dict other;
+  other.set("b", 99);
+  other.set("z", 100);
+  other.set("m", lbtest::MoveOnly(1));
+  EXPECT_LB_ERROR(d.update(other), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_EQ(d.keys(), (Keys{"a", "b"}));
+  EXPECT_EQ(d.get<int>("b"), 2);
+  EXPECT_FALSE(d.contains("z"));
+}
+
+TEST(Dict, CopyIsDeepAndMoveOnlyCopyThrows) {
+  Dict d{{"s", "text"}, {"l", List{1}}};
+  Dict copy(d);
+  copy.get<std::string>("s") += "!";
+  copy.get<List>("l").push_back(2);
+  EXPECT_EQ(d.get<std::string>("s"), "text");
+  EXPECT_EQ(d.get<List>("l").size(), 1u);
+  Dict assigned;
+  assigned.set("old", 1);
+  assigned = d;
+  EXPECT_EQ(assigned.keys(), (Keys{"s", "l"}));
+  d.set("m", lbtest::MoveOnly(2));
+  EXPECT_LB_ERROR(Dict bad(d), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_LB_ERROR(assigned = d, TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_EQ(assigned.keys(), (Keys{"s", "l"}));
+  Dict moved(std::move(d));
+  EXPECT_EQ(moved.keys(), (Keys{"s", "l", "m"}));
+  EXPECT_EQ(moved.get<lbtest::MoveOnly>("m").value, 2);
+}
+
+TEST(Dict, ItemsAreTuplesInOrder) {
+  Dict d{{"color", "red"}, {"initialized", true}};
+  List items = d.items();
+  ASSERT_EQ(items.size(), 2u);
+  const Tuple& first = items[0].get<Tuple>();
+  ASSERT_EQ(first.items.size(), 2u);
+  EXPECT_EQ(first.items[0].get<std::string>(), "color");
+  EXPECT_EQ(first.items[1].get<std::string>(), "red");
+  EXPECT_EQ(repr(Value(items)), "[('color', 'red'), ('initialized', True)]");
+  // Items are copies.
+  items[0].get<Tuple>().items[1].get<std::string>() = "blue";
+  EXPECT_EQ(d.get<std::string>("color"), "red");
+  d.set("m", lbtest::MoveOnly(3));
+  EXPECT_LB_ERROR(d.items(), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_EQ(d.keys(), (Keys{"color", "initialized", "m"}));
+}
+
+TEST(Dict, IterationInOrderAndMutable) {
+  Dict d{{"a", 1}, {"b", 2}, {"c", 3}};
+  std::string order;
+  for (auto [key, value] : d) {
+    order += key;
+    value.get<int>() *= 10;
+  }
+  EXPECT_EQ(order, "abc");
+  const Dict& cd = d;
+  int sum = 0;
+  for (auto item : cd) sum += item.value.get<int>();
+  EXPECT_EQ(sum, 60);
+}
+
+TEST(Dict, ClearDestroysValues) {
+  lbtest::Counted::live = 0;
+  Dict d;
+  for (int i = 0; i < 20; ++i) d.set(numbered("k", i), lbtest::Counted(i));
+  EXPECT_EQ(lbtest::Counted::live, 20);
+  d.set("k3", 0);  // overwrite destroys the old value
+  EXPECT_EQ(lbtest::Counted::live, 19);
+  EXPECT_TRUE(d.erase("k4"));
+  EXPECT_EQ(lbtest::Counted::live, 18);
+  { Value v = d.pop("k5"); }
+  EXPECT_EQ(lbtest::Counted::live, 17);
+  d.clear();
+  EXPECT_TRUE(d.empty());
+  EXPECT_EQ(lbtest::Counted::live, 0);
+  d.set("again", 1);
+  EXPECT_EQ(d.keys(), (Keys{"again"}));
+}
+
+TEST(Dict, DestructorDestroysEachValueOnce) {
+  lbtest::Counted::live = 0;
+  {
+    Dict d;
+    for (int i = 0; i < 100; ++i) d.set(std::to_string(i), lbtest::Counted(i));
+    Dict copy(d);
+    EXPECT_EQ(lbtest::Counted::live, 200);
+  }
+  EXPECT_EQ(lbtest::Counted::live, 0);
+}
+
+TEST(Dict, OddNames) {
+  Dict d;
+  const std::string_view nul("a\0b", 3);
+  const std::string huge(1 << 20, 'h');
+  d.set("", 0);
+  d.set(nul, 1);
+  d.set("a", 2);
+  d.set(huge, 3);
+  EXPECT_EQ(d.size(), 4u);
+  EXPECT_EQ(d.get<int>(""), 0);
+  EXPECT_EQ(d.get<int>(nul), 1);
+  EXPECT_EQ(d.get<int>("a"), 2);
+  EXPECT_EQ(d.get<int>(huge), 3);
+  EXPECT_FALSE(d.contains(std::string_view("a\0c", 3)));
+  EXPECT_FALSE(d.contains(std::string_view(huge).substr(1)));
+}
+
+// Random operations against a simple ordered model, across the switch from linear scan to the
+// hash index and back (many erasures), with tombstones and compaction.
+TEST(Dict, MatchesOrderedModel) {
+  std::mt19937 rng(12345);
+  std::vector<std::pair<std::string, int>> model;
+  auto model_find = [&](const std::string& k) {
+    return std::find_if(model.begin(), model.end(), [&](const auto& p) { return p.first == k; });
+  };
+  Dict d;
+  for (int step = 0; step < 20000; ++step) {
+    const std::string key = numbered("key", rng() % 40);
+    const int value = static_cast<int>(rng() % 1000);
+    switch (rng() % 10) {
+      case 0:
+      case 1:
+      case 2:
+      case 3: {
+        d.set(key, value);
+        auto it = model_find(key);
+        if (it == model.end()) {
+          model.emplace_back(key, value);
+        } else {
+          it->second = value;
+        }
+        break;
+      }
+      case 4:
+      case 5: {
+        const bool erased = d.erase(key);
+        auto it = model_find(key);
+        ASSERT_EQ(erased, it != model.end()) << "step " << step;
+        if (it != model.end()) model.erase(it);
+        break;
+      }
+      case 6: {
+        Value& v = d.setdefault(key, value);
+        auto it = model_find(key);
+        if (it == model.end()) {
+          model.emplace_back(key, value);
+          it = model.end() - 1;
+        }
+        ASSERT_EQ(v.get<int>(), it->second) << "step " << step;
+        break;
+      }
+      case 7: {
+        auto it = model_find(key);
+        if (it == model.end()) {
+          EXPECT_THROW(d.pop(key), KeyError);
+        } else {
+          ASSERT_EQ(d.pop(key).get<int>(), it->second);
+          model.erase(it);
+        }
+        break;
+      }
+      case 8: {
+        auto it = model_find(key);
+        const Value* v = d.find(Key{key});
+        ASSERT_EQ(v != nullptr, it != model.end()) << "step " << step;
+        if (v != nullptr) {
+          ASSERT_EQ(v->get<int>(), it->second);
+        }
+        break;
+      }
+      default:
+        if (rng() % 200 == 0) {
+          d.clear();
+          model.clear();
+        }
+        break;
+    }
+    ASSERT_EQ(d.size(), model.size()) << "step " << step;
+    if (step % 97 == 0) {
+      Keys expected;
+      for (const auto& p : model) expected.push_back(p.first);
+      ASSERT_EQ(d.keys(), expected) << "step " << step;
+      for (const auto& p : model) ASSERT_EQ(d.get<int>(p.first), p.second) << p.first;
+    }
+  }
+}
+
+TEST(Dict, LargeDictAllFoundAfterHalfErased) {
+  Dict d;
+  for (int i = 0; i < 5000; ++i) d.set(numbered("n", i), i);
+  for (int i = 0; i < 5000; i += 2) ASSERT_TRUE(d.erase(numbered("n", i)));
+  EXPECT_EQ(d.size(), 2500u);
+  for (int i = 0; i < 5000; ++i) {
+    const Value* v = d.find(numbered("n", i));
+    if (i % 2 == 0) {
+      ASSERT_EQ(v, nullptr) << i;
+    } else {
+      ASSERT_NE(v, nullptr) << i;
+      ASSERT_EQ(v->get<int>(), i);
+    }
+  }
+  const Keys keys = d.keys();
+  ASSERT_EQ(keys.size(), 2500u);
+  EXPECT_EQ(keys.front(), "n1");
+  EXPECT_EQ(keys.back(), "n4999");
+}
+
+}  // namespace
+}  // namespace localbag

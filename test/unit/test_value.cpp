@@ -1,0 +1,267 @@
+// Unit tests for <localbag/value.hpp>: storage, typed access, copies of move-only values,
+// Python type names and exact error texts.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <utility>
+
+#include "localbag/class.hpp"
+#include "localbag/dict.hpp"
+#include "localbag/error.hpp"
+#include "localbag/value.hpp"
+
+namespace lbtest {
+// A move-only type with a fixed, predictable C++ name for the error text.
+struct MoveOnly {
+  explicit MoveOnly(int v) : value(v) {}
+  MoveOnly(MoveOnly&&) noexcept = default;
+  MoveOnly& operator=(MoveOnly&&) noexcept = default;
+  MoveOnly(const MoveOnly&) = delete;
+  int value;
+};
+
+// Larger than the inline buffer: stored on the heap.
+struct Big {
+  char bytes[100] = {};
+  int tag = 0;
+};
+
+// Counts live instances to prove each is destroyed exactly once.
+struct Counted {
+  static inline int live = 0;
+  explicit Counted(int v) : value(v) { ++live; }
+  Counted(const Counted& o) : value(o.value) { ++live; }
+  Counted(Counted&& o) noexcept : value(o.value) { ++live; }
+  ~Counted() { --live; }
+  int value;
+};
+}  // namespace lbtest
+
+namespace localbag {
+namespace {
+
+#define EXPECT_LB_ERROR(statement, ErrorType, message)                      \
+  do {                                                                      \
+    try {                                                                   \
+      statement;                                                            \
+      ADD_FAILURE() << "expected " #ErrorType " from: " #statement;         \
+    } catch (const ErrorType& e) {                                          \
+      EXPECT_EQ(std::string(e.what()), std::string(message));               \
+      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
+    } catch (const std::exception& e) {                                     \
+      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
+    }                                                                       \
+  } while (0)
+
+TEST(Value, DefaultIsNone) {
+  Value v;
+  EXPECT_TRUE(v.is_none());
+  EXPECT_TRUE(v.holds<None>());
+  EXPECT_FALSE(v.holds<int>());
+  EXPECT_TRUE(v.type() == typeid(None));
+  EXPECT_EQ(v.type_name(), "NoneType");
+  EXPECT_TRUE(v.copyable());
+  EXPECT_TRUE(Value(None{}).is_none());
+}
+
+TEST(Value, IntRoundTrip) {
+  Value v(42);
+  EXPECT_FALSE(v.is_none());
+  EXPECT_TRUE(v.holds<int>());
+  EXPECT_FALSE(v.holds<long>());
+  EXPECT_FALSE(v.holds<unsigned>());
+  EXPECT_EQ(v.get<int>(), 42);
+  ASSERT_NE(v.try_get<int>(), nullptr);
+  EXPECT_EQ(*v.try_get<int>(), 42);
+  EXPECT_EQ(v.try_get<long>(), nullptr);
+  EXPECT_EQ(v.type_name(), "int");
+  v.get<int>() = 43;
+  EXPECT_EQ(v.get<int>(), 43);
+}
+
+TEST(Value, PythonTypeNames) {
+  EXPECT_EQ(Value(true).type_name(), "bool");
+  EXPECT_EQ(Value(std::string("x")).type_name(), "str");
+  EXPECT_EQ(Value(5L).type_name(), "long");
+  EXPECT_EQ(Value(2.5).type_name(), "double");
+  EXPECT_EQ(Value(List{}).type_name(), "list");
+  EXPECT_EQ(Value(Tuple{}).type_name(), "tuple");
+  EXPECT_EQ(Value(Dict{}).type_name(), "dict");
+  EXPECT_EQ(Value(Function{"C.f", nullptr}).type_name(), "function");
+  EXPECT_EQ(Value(lbtest::MoveOnly(1)).type_name(), "lbtest::MoveOnly");
+}
+
+TEST(Value, StringLikeIsStoredAsStdString) {
+  const char* pointer = "ptr";
+  std::string_view view = "view";
+  Value literal("red");
+  Value from_pointer(pointer);
+  Value from_view(view);
+  EXPECT_TRUE(literal.holds<std::string>());
+  EXPECT_TRUE(from_pointer.holds<std::string>());
+  EXPECT_TRUE(from_view.holds<std::string>());
+  EXPECT_EQ(literal.get<std::string>(), "red");
+  EXPECT_EQ(from_pointer.get<std::string>(), "ptr");
+  EXPECT_EQ(from_view.get<std::string>(), "view");
+  EXPECT_FALSE(literal.holds<const char*>());
+}
+
+TEST(Value, LongStringAndBigTypeOutOfLine) {
+  const std::string long_text(1000, 'z');
+  Value s(long_text);
+  EXPECT_EQ(s.get<std::string>(), long_text);
+  lbtest::Big big;
+  big.tag = 7;
+  big.bytes[99] = 'q';
+  Value b(big);
+  Value copy(b);
+  copy.get<lbtest::Big>().tag = 8;
+  EXPECT_EQ(b.get<lbtest::Big>().tag, 7);
+  EXPECT_EQ(copy.get<lbtest::Big>().tag, 8);
+  Value moved(std::move(b));
+  EXPECT_TRUE(b.is_none());  // NOLINT(bugprone-use-after-move): documented to leave None
+  EXPECT_EQ(moved.get<lbtest::Big>().tag, 7);
+  EXPECT_EQ(moved.get<lbtest::Big>().bytes[99], 'q');
+}
+
+TEST(Value, CopyIsIndependent) {
+  Value a(std::string("alpha"));
+  Value b(a);
+  b.get<std::string>() += "!";
+  EXPECT_EQ(a.get<std::string>(), "alpha");
+  EXPECT_EQ(b.get<std::string>(), "alpha!");
+  Value c;
+  c = a;
+  EXPECT_EQ(c.get<std::string>(), "alpha");
+}
+
+TEST(Value, MoveLeavesNone) {
+  Value a(std::string("moved text that is longer than fifteen characters"));
+  Value b(std::move(a));
+  EXPECT_TRUE(a.is_none());  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(b.get<std::string>(), "moved text that is longer than fifteen characters");
+  Value c(1);
+  c = std::move(b);
+  EXPECT_TRUE(b.is_none());  // NOLINT(bugprone-use-after-move)
+  EXPECT_TRUE(c.holds<std::string>());
+}
+
+TEST(Value, WrongTypeGetThrowsTypeError) {
+  Value v(42);
+  EXPECT_LB_ERROR(v.get<std::string>(), TypeError, "Value holds int, not str");
+  EXPECT_LB_ERROR(v.get<double>(), TypeError, "Value holds int, not double");
+  Value none;
+  EXPECT_LB_ERROR(none.get<int>(), TypeError, "Value holds NoneType, not int");
+  Value s("x");
+  EXPECT_LB_ERROR(s.get<bool>(), TypeError, "Value holds str, not bool");
+  EXPECT_LB_ERROR(s.get<List>(), TypeError, "Value holds str, not list");
+  const Value cv(1.5);
+  EXPECT_LB_ERROR(cv.get<int>(), TypeError, "Value holds double, not int");
+  // The failed access changed nothing.
+  EXPECT_EQ(v.get<int>(), 42);
+  EXPECT_EQ(cv.get<double>(), 1.5);
+}
+
+TEST(Value, MoveOnlyStoredAndMoved) {
+  Value v(std::make_unique<int>(5));
+  EXPECT_FALSE(v.copyable());
+  ASSERT_TRUE(v.holds<std::unique_ptr<int>>());
+  EXPECT_EQ(*v.get<std::unique_ptr<int>>(), 5);
+  Value w(std::move(v));
+  EXPECT_TRUE(v.is_none());  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(*w.get<std::unique_ptr<int>>(), 5);
+}
+
+TEST(Value, CopyOfMoveOnlyThrowsAndLeavesTargetUnchanged) {
+  Value v(lbtest::MoveOnly(9));
+  EXPECT_FALSE(v.copyable());
+  EXPECT_LB_ERROR(Value copy(v), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  Value target(std::string("keep me"));
+  EXPECT_LB_ERROR(target = v, TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_EQ(target.get<std::string>(), "keep me");
+  EXPECT_EQ(v.get<lbtest::MoveOnly>().value, 9);
+}
+
+TEST(Value, CopyOfUniquePtrNamesItsType) {
+  Value v(std::make_unique<int>(1));
+  try {
+    Value copy(v);
+    ADD_FAILURE() << "copy of a unique_ptr did not throw";
+  } catch (const TypeError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("cannot copy 'std::unique_ptr<int", 0), 0u) << what;
+    ASSERT_GE(what.size(), 8u);
+    EXPECT_EQ(what.substr(what.size() - 8), "' object") << what;
+  }
+}
+
+TEST(Value, EmplaceReplaces) {
+  lbtest::Counted::live = 0;
+  Value v(lbtest::Counted(1));
+  EXPECT_EQ(lbtest::Counted::live, 1);
+  std::string& s = v.emplace<std::string>(3, 'a');
+  EXPECT_EQ(s, "aaa");
+  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(v.get<std::string>(), "aaa");
+  v.emplace<lbtest::Counted>(2);
+  EXPECT_EQ(lbtest::Counted::live, 1);
+  EXPECT_EQ(v.get<lbtest::Counted>().value, 2);
+}
+
+TEST(Value, EveryObjectDestroyedExactlyOnce) {
+  lbtest::Counted::live = 0;
+  {
+    Value a(lbtest::Counted(1));
+    Value b(a);
+    Value c(std::move(a));
+    Value d;
+    d = b;
+    swap(c, d);
+    EXPECT_EQ(lbtest::Counted::live, 3);
+    b.reset();
+    EXPECT_TRUE(b.is_none());
+    EXPECT_EQ(lbtest::Counted::live, 2);
+  }
+  EXPECT_EQ(lbtest::Counted::live, 0);
+}
+
+TEST(Value, Swap) {
+  Value a(1);
+  Value b(std::string("two"));
+  swap(a, b);
+  EXPECT_EQ(a.get<std::string>(), "two");
+  EXPECT_EQ(b.get<int>(), 1);
+  Value none;
+  swap(a, none);
+  EXPECT_TRUE(a.is_none());
+  EXPECT_EQ(none.get<std::string>(), "two");
+}
+
+TEST(Value, ContainersHoldValues) {
+  Value list(List{1, "a", List{}});
+  ASSERT_TRUE(list.holds<List>());
+  const List& l = list.get<List>();
+  ASSERT_EQ(l.size(), 3u);
+  EXPECT_EQ(l[0].get<int>(), 1);
+  EXPECT_EQ(l[1].get<std::string>(), "a");
+  EXPECT_TRUE(l[2].get<List>().empty());
+  Value tuple(Tuple{{std::string("color"), std::string("red")}});
+  ASSERT_EQ(tuple.get<Tuple>().items.size(), 2u);
+  EXPECT_EQ(tuple.get<Tuple>().items[1].get<std::string>(), "red");
+  Value dict(Dict{{"number", 42}});
+  EXPECT_EQ(dict.get<Dict>().get<int>("number"), 42);
+}
+
+TEST(Value, ConstAccess) {
+  const Value v(7);
+  EXPECT_EQ(v.get<int>(), 7);
+  EXPECT_EQ(*v.try_get<int>(), 7);
+  EXPECT_EQ(v.try_get<std::string>(), nullptr);
+}
+
+}  // namespace
+}  // namespace localbag
