@@ -7,11 +7,12 @@
 #include "localbag/error.hpp"
 #include "localbag/repr.hpp"
 
-// Layout. `entries_` keeps insertion order. Up to kLinearMax entries there is no index and no
-// erased entry: lookups scan, erasure shifts. Beyond that, an open-addressing index of entry
-// positions (linear probing, capacity a power of two, at most half full counting tombstones)
-// finds entries by hash; erasure marks the entry kDead and the bucket a tombstone, and the
-// entries are compacted once dead ones outnumber live ones.
+// Layout. `entries_` keeps insertion order. A small dict has no index and no erased entry:
+// lookups scan comparing tags, erasure shifts. Once it grows past kLinearMax entries, an
+// open-addressing index of entry positions (linear probing, capacity a power of two, at most
+// half full counting tombstones) finds entries by hash; erasure marks the entry kDead and the
+// bucket a tombstone, and the entries are compacted once dead ones outnumber live ones. The
+// index is dropped again only when compaction leaves kLinearMax / 2 entries or fewer.
 
 namespace localbag {
 namespace {
@@ -50,7 +51,7 @@ Dict::Dict(const Dict& other) {
   Entries copy;
   copy.reserve(other.live_);
   for (const auto [key, value] : other) {
-    copy.push_back(Entry{key, detail::hash_name(key), value});
+    copy.push_back(Entry{detail::name_tag(key.data(), key.size()), key, kUnhashed, value});
   }
   if (copy.size() > kLinearMax) {
     Dict built;
@@ -94,7 +95,7 @@ Dict& Dict::operator=(Dict&& other) noexcept {
 
 Dict::~Dict() { delete[] index_; }
 
-std::uint32_t* Dict::probe(std::uint64_t hash, std::string_view key) noexcept {
+std::uint32_t* Dict::probe(std::uint64_t hash, Name key) noexcept {
   std::uint32_t* tombstone = nullptr;
   for (std::size_t i = hash & index_mask_;; i = (i + 1) & index_mask_) {
     std::uint32_t& bucket = index_[i];
@@ -104,7 +105,7 @@ std::uint32_t* Dict::probe(std::uint64_t hash, std::string_view key) noexcept {
       continue;
     }
     const Entry& e = entries_[bucket - 1];
-    if (e.hash == hash && e.key == key) return &bucket;
+    if (e.hash == hash && same_key(e, key)) return &bucket;
   }
 }
 
@@ -115,7 +116,7 @@ Value* Dict::find_indexed(Name key) noexcept {
     if (bucket == kEmpty) return nullptr;
     if (bucket == kTombstone) continue;
     Entry& e = entries_[bucket - 1];
-    if (e.hash == hash && e.key == key.view()) return &e.value;
+    if (e.hash == hash && same_key(e, key)) return &e.value;
   }
 }
 
@@ -126,8 +127,9 @@ void Dict::build_index(std::size_t entries) {
   auto fresh = std::make_unique<std::uint32_t[]>(capacity);  // zeroed: all kEmpty
   const std::size_t mask = capacity - 1;
   for (std::size_t pos = 0; pos < entries_.size(); ++pos) {
-    const Entry& e = entries_[pos];
+    Entry& e = entries_[pos];
     if (e.hash == kDead) continue;
+    if (e.hash == kUnhashed) e.hash = detail::hash_name(e.key);
     std::size_t i = e.hash & mask;
     while (fresh[i] != kEmpty) i = (i + 1) & mask;
     fresh[i] = static_cast<std::uint32_t>(pos + 1);
@@ -139,8 +141,12 @@ void Dict::build_index(std::size_t entries) {
 
 Value& Dict::insert_new(Name key, Value value) {
   // Everything that can throw happens before the dict changes: the key copy, the entry storage
-  // and the index.
-  Entry entry{std::string(key.view()), key.hash(), std::move(value)};
+  // and the index. A small dict needs no hashes (its scan compares tags): they are computed
+  // when the index is first built.
+  const bool indexed = index_ != nullptr || entries_.size() + 1 > kLinearMax;
+  Entry entry{key.tag(), std::string(key.view()),
+              indexed ? key.hash() : (key.known_hash() != 0 ? key.known_hash() : kUnhashed),
+              std::move(value)};
   struct Restore {  // gives the value back to the caller's argument if we throw after taking it
     Entry& entry;
     Value& value;
@@ -163,7 +169,7 @@ Value& Dict::insert_new(Name key, Value value) {
   const std::size_t pos = entries_.size() - 1;
   if (index_ != nullptr) {
     Entry& e = entries_[pos];
-    *probe(e.hash, e.key) = static_cast<std::uint32_t>(pos + 1);
+    *probe(e.hash, Name(e.key)) = static_cast<std::uint32_t>(pos + 1);
   }
   return entries_[pos].value;
 }
@@ -179,7 +185,7 @@ bool Dict::erase(Name key) noexcept {
     --live_;
     return true;
   }
-  std::uint32_t* bucket = probe(key.hash(), key.view());
+  std::uint32_t* bucket = probe(key.hash(), key);
   if (*bucket == kEmpty || *bucket == kTombstone) return false;
   Entry& e = entries_[*bucket - 1];
   *bucket = kTombstone;
@@ -198,7 +204,9 @@ void Dict::compact() noexcept {
   auto live_end = std::remove_if(entries_.begin(), entries_.end(),
                                  [](const Entry& e) { return e.hash == kDead; });
   entries_.erase(live_end, entries_.end());
-  if (entries_.size() <= kLinearMax) {
+  // Back to a linear scan only well below the threshold, so that a dict that hovers around
+  // kLinearMax entries does not build and drop its index on every insert and erase.
+  if (entries_.size() <= kLinearMax / 2) {
     delete[] index_;
     index_ = nullptr;
     index_mask_ = 0;
@@ -210,9 +218,17 @@ void Dict::compact() noexcept {
     // Positions moved, so the old index is wrong: fall back to a minimal rebuild in place.
     std::fill(index_, index_ + index_mask_ + 1u, kEmpty);
     for (std::size_t pos = 0; pos < entries_.size(); ++pos) {
-      *probe(entries_[pos].hash, entries_[pos].key) = static_cast<std::uint32_t>(pos + 1);
+      *probe(entries_[pos].hash, Name(entries_[pos].key)) = static_cast<std::uint32_t>(pos + 1);
     }
   }
+}
+
+Value& Dict::set(Name key, Value value) {
+  if (Value* v = find(key)) {
+    *v = std::move(value);
+    return *v;
+  }
+  return insert_new(key, std::move(value));
 }
 
 Value Dict::pop(Name key) {
@@ -246,7 +262,10 @@ void Dict::update(Dict&& other) {
     // Key strings for new entries are built now; values move in below.
     staged.entries_.reserve(new_keys);
     for (const auto [key, value] : other) {
-      if (find(key) == nullptr) staged.entries_.push_back(Entry{key, detail::hash_name(key), {}});
+      if (find(key) == nullptr) {
+        staged.entries_.push_back(
+            Entry{detail::name_tag(key.data(), key.size()), key, detail::hash_name(key), {}});
+      }
     }
   }
   std::size_t next_new = 0;
@@ -260,7 +279,7 @@ void Dict::update(Dict&& other) {
     entries_.push_back(std::move(e));  // reserved: cannot throw
     ++live_;
     if (index_ != nullptr) {
-      *probe(entries_.back().hash, entries_.back().key) =
+      *probe(entries_.back().hash, Name(entries_.back().key)) =
           static_cast<std::uint32_t>(entries_.size());
     }
   }

@@ -34,9 +34,19 @@ std::uint64_t hash_name(std::string_view name) noexcept {
     p += 8;
     n -= 8;
   }
-  if (n > 0) {
-    std::uint64_t tail = 0;
-    std::memcpy(&tail, p, n);
+  if (n > 0) {  // 1 to 7 bytes left: two overlapping 4-byte loads, or three single bytes
+    std::uint64_t tail;
+    if (n >= 4) {
+      std::uint32_t a;
+      std::uint32_t b;
+      std::memcpy(&a, p, 4);
+      std::memcpy(&b, p + n - 4, 4);
+      tail = (std::uint64_t{a} << 32) | b;
+    } else {
+      tail = (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+             (std::uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) |
+             static_cast<unsigned char>(p[n - 1]);
+    }
     h = fold_mul(h ^ tail ^ (std::uint64_t{n} << 56), kMul2);
   }
   h = fold_mul(h, kMul1 ^ kSeed);

@@ -148,6 +148,7 @@ ObjectCore::ObjectCore(ClassRef cls_in, std::vector<Value> args_in, Dict kwargs_
       state(cls->state_.get()),
       args(std::move(args_in)),
       kwargs(std::move(kwargs_in)) {
+  class_generation = &state->generation;
   if (!state->slots.empty()) {
     shared = std::make_unique<SharedSlots>(state->slots.size());
     dict_first = false;
@@ -209,7 +210,7 @@ void discard(Slot& slot) noexcept {
 
 const ClassView& current_view(Slot& slot, ClassState& state) {
   const std::uint64_t generation = state.generation.load(std::memory_order_acquire);
-  if (slot.view_generation != generation || slot.view == nullptr) {
+  if (slot.defaults_generation != generation || slot.view == nullptr) {
     std::shared_ptr<const ClassView> fresh;
     std::uint64_t fresh_generation;
     {
@@ -224,7 +225,8 @@ const ClassView& current_view(Slot& slot, ClassState& state) {
       slot.retired->push_back(std::move(slot.view));
     }
     slot.view = std::move(fresh);
-    slot.view_generation = fresh_generation;
+    slot.defaults = &slot.view->attrs;
+    slot.defaults_generation = fresh_generation;
   }
   return *slot.view;
 }

@@ -35,9 +35,8 @@ struct Slot : SlotHead {
   std::uint32_t pins = 0;    // method calls in progress on this thread (see retire())
   AutoUnlinkHook by_object;  // in ObjectCore::slots
   AutoUnlinkHook by_thread;  // in ThreadState::slots
-  // This thread's snapshot of the class attributes, and the class generation it was taken at.
+  // Owns this thread's snapshot of the class attributes (SlotHead::defaults points into it).
   std::shared_ptr<const ClassView> view;
-  std::uint64_t view_generation = 0;
   // Snapshots replaced while a method call was running on this thread; freed when it returns.
   std::unique_ptr<std::vector<std::shared_ptr<const ClassView>>> retired;
 };

@@ -3,6 +3,7 @@
 /// `Dict`: one thread's attributes of one object, the `__dict__` of Python. An insertion-ordered
 /// `string -> Value` map, looked up by `Name` without building a `std::string`.
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -51,8 +52,11 @@ class Dict {
 
  private:
   struct Entry {
+    std::uint64_t tag;   // detail::name_tag(key): compared first in the linear scan
     std::string key;
-    std::uint64_t hash;  // detail::hash_name(key); kDead marks an erased entry (indexed mode)
+    // detail::hash_name(key), computed when the dict first needs an index (kUnhashed until
+    // then); kDead marks an erased entry (indexed mode only).
+    std::uint64_t hash;
     Value value;
   };
   using Entries = boost::container::vector<
@@ -111,16 +115,17 @@ class Dict {
   /// The value for `key`, or nullptr. Never throws, never allocates.
   Value* find(Name key) noexcept {
     if (index_ == nullptr) {
-      const std::string_view k = key.view();
-      if (const std::uint64_t h = key.known_hash()) {
-        for (Entry& e : entries_) {
-          if (e.hash == h && e.key == k) return &e.value;
-        }
-      } else {
-        for (Entry& e : entries_) {
-          if (e.key.size() == k.size() && std::memcmp(e.key.data(), k.data(), k.size()) == 0) {
-            return &e.value;
-          }
+      Entry* const entries = entries_.data();
+      const std::uint32_t n = static_cast<std::uint32_t>(entries_.size());
+      std::atomic<std::uint32_t>* const hint = key.hint();
+      if (hint != nullptr) {
+        const std::uint32_t i = hint->load(std::memory_order_relaxed);
+        if (i < n && same_key(entries[i], key)) return &entries[i].value;
+      }
+      for (std::uint32_t i = 0; i < n; ++i) {
+        if (same_key(entries[i], key)) {
+          if (hint != nullptr) hint->store(i, std::memory_order_relaxed);
+          return &entries[i].value;
         }
       }
       return nullptr;
@@ -162,22 +167,18 @@ class Dict {
   }
 
   /// `d[key] = value`. Returns the stored value.
-  Value& set(Name key, Value value) {
-    if (Value* v = find(key)) {
-      *v = std::move(value);
-      return *v;
-    }
-    return insert_new(key, std::move(value));
-  }
+  Value& set(Name key, Value value);
   template <class T, class S = detail::stored_t<T>,
             class = std::enable_if_t<!std::is_same_v<S, Value>>>
   Value& set(Name key, T&& value) {
     if constexpr (std::is_arithmetic_v<S> || std::is_same_v<S, std::string>) {
       // Assign in place when the type matches: no type-erased move on the hot path.
-      if (Value* v = find(key)) {
-        if (S* p = v->try_get<S>()) {
-          *p = std::forward<T>(value);
-          return *v;
+      if (index_ == nullptr) {
+        if (Value* v = find(key)) {
+          if (S* p = v->try_get<S>()) {
+            *p = std::forward<T>(value);
+            return *v;
+          }
         }
       }
     }
@@ -222,13 +223,33 @@ class Dict {
 
  private:
   static constexpr std::uint64_t kDead = 0;
-  static constexpr std::size_t kLinearMax = 8;  // up to this many entries: no index, linear scan
+  static constexpr std::uint64_t kUnhashed = 1;  // real hashes have bit 63 set
+  static constexpr std::size_t kLinearMax = 16;  // up to this many entries: no index, tag scan
+
+  // Whether `e` is the entry for `key`: one tag compare decides names of up to 7 bytes; up to
+  // 15 bytes, the last 8 bytes are compared as one word; longer names compare the rest.
+  static bool same_key(const Entry& e, Name key) noexcept {
+    if (e.tag != key.tag()) return false;
+    const std::size_t n = key.view().size();
+    if (n <= 7) return true;
+    if (e.key.size() != n) return false;
+    const char* a = e.key.data();
+    const char* b = key.view().data();
+    if (n <= 15) {
+      std::uint64_t x;
+      std::uint64_t y;
+      std::memcpy(&x, a + n - 8, 8);
+      std::memcpy(&y, b + n - 8, 8);
+      return x == y;
+    }
+    return std::memcmp(a + 7, b + 7, n - 7) == 0;
+  }
 
   Value* find_indexed(Name key) noexcept;
   Value& insert_new(Name key, Value value);
   void build_index(std::size_t entries);
   void compact() noexcept;
-  std::uint32_t* probe(std::uint64_t hash, std::string_view key) noexcept;
+  std::uint32_t* probe(std::uint64_t hash, Name key) noexcept;
 
   Entries entries_;                 // insertion order; erased ones are kDead when indexed
   std::uint32_t* index_ = nullptr;  // open addressing: 0 empty, kTombstone, else entry + 1

@@ -69,32 +69,22 @@ class LocalObject {
   T get(Name name) const {
     static_assert(std::is_copy_constructible_v<T>,
                   "get<T>() returns a copy; use ref<T>() for a move-only value");
-    if (const Dict* d = fast_dict(name)) {
-      if (const Value* v = d->find(name)) {
-        if (const T* p = v->try_get<T>()) return *p;
-      }
+    if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
+      if (fast.value == nullptr) throw_missing(name);
+      if (const T* p = fast.value->try_get<T>()) return *p;
+      detail::throw_attr_wrong_type(*this, name.view(), *fast.value, &detail::type_name<T>);
     }
-    std::optional<T> out;
-    if (!lookup(name, [&](const Value& v) {
-          if (const T* p = v.try_get<T>()) {
-            out.emplace(*p);
-          } else {
-            detail::throw_attr_wrong_type(*this, name.view(), v, &detail::type_name<T>);
-          }
-        })) {
-      throw_missing(name);
-    }
-    return std::move(*out);
+    return get_cold<T>(name);
   }
 
   /// `getattr(obj, name, None)`-like: a copy of the `T`, or nullopt when absent or of another
   /// type. Throws only what init or the copy throws.
   template <class T>
   std::optional<T> try_get(Name name) const {
-    if (const Dict* d = fast_dict(name)) {
-      if (const Value* v = d->find(name)) {
-        if (const T* p = v->try_get<T>()) return *p;
-      }
+    if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
+      if (fast.value == nullptr) return std::nullopt;
+      if (const T* p = fast.value->try_get<T>()) return *p;
+      return std::nullopt;
     }
     std::optional<T> out;
     lookup(name, [&](const Value& v) {
@@ -124,8 +114,8 @@ class LocalObject {
 
   /// `hasattr(obj, name)`.
   bool hasattr(Name name) const {
-    if (const Dict* d = fast_dict(name)) {
-      if (d->find(name) != nullptr) return true;
+    if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
+      return fast.value != nullptr;
     }
     return lookup(name, [](const Value&) {});
   }
@@ -138,7 +128,7 @@ class LocalObject {
       d->set(name, std::forward<T>(value));
       return;
     }
-    setattr_slow(name, Value(std::forward<T>(value)));
+    setattr_cold(name, std::forward<T>(value));
   }
 
   /// `del obj.name`: `AttributeError` when this thread has no `name` (also when it exists
@@ -180,6 +170,19 @@ class LocalObject {
   Dict* fast_dict(Name name) const noexcept {
     return core_->dict_first && !is_dunder_dict(name) ? detail::this_thread_dict(*core_) : nullptr;
   }
+  // Lookup without a lock, in this thread's dict and this thread's snapshot of the class
+  // attributes. Not definite before the thread's first access, for classes with slots, for
+  // `__dict__`, and when the class changed since the snapshot was taken.
+  detail::FastLookup fast_lookup(Name name) const noexcept {
+    if (!core_->dict_first || is_dunder_dict(name)) return {};
+    detail::SlotHead* slot = detail::this_thread_slot_head(*core_);
+    if (slot == nullptr) return {};
+    if (const Value* v = slot->dict.find(name)) return {v, true};
+    if (slot->defaults_generation != core_->class_generation->load(std::memory_order_acquire)) {
+      return {};
+    }
+    return {slot->defaults->find(name), true};
+  }
   static bool is_dunder_dict(Name name) noexcept {
     return name.view().size() == 8 && std::memcmp(name.view().data(), "__dict__", 8) == 0;
   }
@@ -189,7 +192,25 @@ class LocalObject {
   bool lookup(Name name, detail::FunctionRef<void(const Value&)> visit) const;
   [[noreturn]] void throw_missing(Name name) const;
   [[noreturn]] void throw_not_own(Name name) const;
+  template <class T>
+  [[gnu::cold, gnu::noinline]] T get_cold(Name name) const {
+    std::optional<T> out;
+    if (!lookup(name, [&](const Value& v) {
+          if (const T* p = v.try_get<T>()) {
+            out.emplace(*p);
+          } else {
+            detail::throw_attr_wrong_type(*this, name.view(), v, &detail::type_name<T>);
+          }
+        })) {
+      throw_missing(name);
+    }
+    return std::move(*out);
+  }
   void setattr_slow(Name name, Value value);
+  template <class T>
+  [[gnu::cold, gnu::noinline]] void setattr_cold(Name name, T&& value) {
+    setattr_slow(name, Value(std::forward<T>(value)));
+  }
   void delattr_slow(Name name);
   Dict& dict_slow();
 

@@ -14,9 +14,12 @@
 
 namespace localbag::detail {
 
-// What one (thread, object) pair owns that the fast path needs: the thread's attributes.
+// What one (thread, object) pair owns that the fast path needs: the thread's attributes, and
+// this thread's snapshot of the class attributes with the class generation it was taken at.
 struct SlotHead {
   Dict dict;
+  const Dict* defaults = nullptr;
+  std::uint64_t defaults_generation = 0;  // class generations start at 1: 0 is never current
 };
 
 // This thread's slots, indexed by object id. Plain data so that it can be `__thread`: no
@@ -32,18 +35,28 @@ extern __thread ThreadTable tls_table;
 struct ObjectHead {
   std::uint32_t id = 0;
   bool dict_first = true;  // false when the class has slots: they are checked before the dict
+  const std::atomic<std::uint64_t>* class_generation = nullptr;  // bumped on every class change
 };
+
+// This thread's slot for the object, or nullptr before the thread's first access (init).
+inline SlotHead* this_thread_slot_head(const ObjectHead& object) noexcept {
+  const ThreadTable& table = tls_table;
+  if (object.id < table.size) return table.slots[object.id].load(std::memory_order_relaxed);
+  return nullptr;
+}
 
 // This thread's dict for the object, or nullptr before the thread's first access (init).
 inline Dict* this_thread_dict(const ObjectHead& object) noexcept {
-  const ThreadTable& table = tls_table;
-  if (object.id < table.size) {
-    if (SlotHead* slot = table.slots[object.id].load(std::memory_order_relaxed)) {
-      return &slot->dict;
-    }
-  }
-  return nullptr;
+  SlotHead* slot = this_thread_slot_head(object);
+  return slot != nullptr ? &slot->dict : nullptr;
 }
+
+// What the lock-free lookup found: a value, a definite absence (value == nullptr, definite), or
+// nothing definite (the caller takes the full lookup: first access, slots, a changed class).
+struct FastLookup {
+  const Value* value = nullptr;
+  bool definite = false;
+};
 
 // A non-owning reference to a callable, for visiting a value under whatever lock guards it.
 template <class Signature>
