@@ -161,7 +161,9 @@ Value& Dict::insert_new(Name key, Value value) {
     if (index_ == nullptr || needed * 2 > index_mask_ + 1u) build_index(needed);
   }
   if (entries_.size() == entries_.capacity()) {
-    entries_.reserve(std::max<std::size_t>(4, entries_.size() * 2));
+    // Start with one entry (most per-thread dicts hold a few attributes; every touched
+    // (object, thread) pair pays for its first buffer), then double.
+    entries_.reserve(std::max<std::size_t>(1, entries_.size() * 2));
   }
   restore.armed = false;
   entries_.push_back(std::move(entry));  // capacity reserved: cannot throw

@@ -104,11 +104,22 @@ void unlink_locked(Slot& slot) noexcept {
   --runtime().live_slots;
 }
 
+constexpr int kPrefetchDistance = 8;
+
+void prefetch_object_neighbours(Slot& slot) noexcept {
+  const auto at = ObjectSlots::s_iterator_to(slot);
+  __builtin_prefetch(std::next(at).pointed_node(), 1);
+  __builtin_prefetch(std::prev(at).pointed_node(), 1);
+}
+
+// Destroys in reverse order of first touch, as C++ destroys in reverse order of construction;
+// freeing the newest allocation first also lets the allocator merge each chunk into the free
+// space above it instead of re-binning it, which keeps the per-slot cost flat for large N.
 template <class List>
 void destroy_all(List& taken) noexcept {
   while (!taken.empty()) {
-    Slot& slot = taken.front();
-    taken.pop_front();
+    Slot& slot = taken.back();
+    taken.pop_back();
     delete &slot;  // runs the values' destructors; they may use other LocalObjects
   }
 }
@@ -125,7 +136,15 @@ void thread_exit(ThreadState* thread) noexcept {
         --runtime().live_threads;
         break;
       }
+      // Unlinking touches each slot's neighbours in its object's list, which live in memory
+      // the objects' creators wrote; prefetching them a few slots ahead overlaps those misses.
+      auto ahead = thread->slots.begin();
+      for (int i = 0; i < kPrefetchDistance && ahead != thread->slots.end(); ++i) ++ahead;
       while (!thread->slots.empty()) {
+        if (ahead != thread->slots.end()) {
+          prefetch_object_neighbours(*ahead);
+          ++ahead;
+        }
         Slot& slot = thread->slots.front();
         unlink_locked(slot);
         taken.push_back(slot);
