@@ -122,48 +122,62 @@ Value LocalObject::getattr(Name name) const {
   return out;
 }
 
-void LocalObject::setattr_slow(Name name, Value value) {
-  detail::ObjectCore& core = core_of(core_);
-  detail::Slot& slot = detail::ensure_slot(core_, *this);
-  if (is_dunder_dict(name)) {
-    throw AttributeError("'" + type()->name() + "' object attribute '__dict__' is read-only");
+namespace detail {
+namespace {
+
+// Where a setattr or delattr of `name` writes: this thread's slot (first access and init done),
+// and the shared slot value when `name` is a slot (`shared` null otherwise). `__dict__` is
+// read-only.
+struct WriteTarget {
+  Slot& slot;
+  SharedSlots* shared;
+  std::size_t at;
+};
+
+WriteTarget write_target(const std::shared_ptr<ObjectHead>& head, LocalObject& self, Name name) {
+  ObjectCore& core = core_of(head);
+  Slot& slot = ensure_slot(head, self);
+  if (name.view() == "__dict__") {
+    throw AttributeError("'" + core.state->name + "' object attribute '__dict__' is read-only");
   }
   if (core.shared) {
-    const int i = core.state->slot_index(name.view());
-    if (i >= 0) {
-      const auto at = static_cast<std::size_t>(i);
-      {
-        std::lock_guard lock(core.shared->mutex);
-        swap(core.shared->values[at], value);
-        core.shared->present[at] = true;
-      }
-      return;  // the old slot value (now in `value`) is destroyed outside the lock
+    if (const int i = core.state->slot_index(name.view()); i >= 0) {
+      return {slot, core.shared.get(), static_cast<std::size_t>(i)};
     }
   }
-  slot.dict.set(name, std::move(value));
+  return {slot, nullptr, 0};
+}
+
+}  // namespace
+}  // namespace detail
+
+void LocalObject::setattr_slow(Name name, Value value) {
+  const detail::WriteTarget target = detail::write_target(core_, *this, name);
+  if (target.shared == nullptr) {
+    target.slot.dict.set(name, std::move(value));
+    return;
+  }
+  {
+    std::lock_guard lock(target.shared->mutex);
+    swap(target.shared->values[target.at], value);
+    target.shared->present[target.at] = true;
+  }
+  // The old slot value, now in `value`, is destroyed here, outside the lock.
 }
 
 void LocalObject::delattr_slow(Name name) {
-  detail::ObjectCore& core = core_of(core_);
-  detail::Slot& slot = detail::ensure_slot(core_, *this);
-  if (is_dunder_dict(name)) {
-    throw AttributeError("'" + type()->name() + "' object attribute '__dict__' is read-only");
+  const detail::WriteTarget target = detail::write_target(core_, *this, name);
+  if (target.shared == nullptr) {
+    if (!target.slot.dict.erase(name)) throw_missing(name);
+    return;
   }
-  if (core.shared) {
-    const int i = core.state->slot_index(name.view());
-    if (i >= 0) {
-      const auto at = static_cast<std::size_t>(i);
-      Value old;
-      {
-        std::lock_guard lock(core.shared->mutex);
-        if (!core.shared->present[at]) throw_missing(name);
-        swap(core.shared->values[at], old);
-        core.shared->present[at] = false;
-      }
-      return;
-    }
+  Value old;
+  {
+    std::lock_guard lock(target.shared->mutex);
+    if (!target.shared->present[target.at]) throw_missing(name);
+    swap(target.shared->values[target.at], old);
+    target.shared->present[target.at] = false;
   }
-  if (!slot.dict.erase(name)) throw_missing(name);
 }
 
 Dict& LocalObject::dict_slow() { return detail::ensure_slot(core_, *this).dict; }
