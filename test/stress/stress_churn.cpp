@@ -23,15 +23,6 @@
 namespace lbstress {
 namespace {
 
-using localbag::Args;
-using localbag::AttributeError;
-using localbag::ClassRef;
-using localbag::ClassSpec;
-using localbag::Dict;
-using localbag::LocalObject;
-using localbag::Registry;
-using localbag::Value;
-
 constexpr int kCells = 16;
 constexpr int kMaxWorkers = 24;  // + 2 creators + 1 mutator + main: at most 28 threads alive
 const char* const kNames[] = {"a", "b", "c", "color", "number", "an_attribute_with_a_long_name"};

@@ -21,15 +21,6 @@
 namespace lbstress {
 namespace {
 
-using localbag::Args;
-using localbag::ClassRef;
-using localbag::ClassSpec;
-using localbag::Dict;
-using localbag::List;
-using localbag::LocalObject;
-using localbag::Registry;
-using localbag::Value;
-
 Ledger* g_ledger = nullptr;
 
 // A class whose init stores a tracked value in every thread, and with a slot.

@@ -21,15 +21,6 @@
 namespace lbstress {
 namespace {
 
-using localbag::Args;
-using localbag::ClassRef;
-using localbag::ClassSpec;
-using localbag::Dict;
-using localbag::Key;
-using localbag::LocalObject;
-using localbag::Registry;
-using localbag::Value;
-
 constexpr int kCells = 4;    // few cells: ids come back within a few creations
 constexpr int kReaders = 6;  // long-lived threads whose tables keep entries for dead objects
 

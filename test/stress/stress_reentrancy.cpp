@@ -19,14 +19,6 @@
 namespace lbstress {
 namespace {
 
-using localbag::Args;
-using localbag::ClassRef;
-using localbag::ClassSpec;
-using localbag::Dict;
-using localbag::LocalObject;
-using localbag::Registry;
-using localbag::Value;
-
 struct Context {
   Registry registry;
   ClassRef plain;    // init: init_value = args[0]

@@ -1,7 +1,8 @@
 #pragma once
-// Shared helpers of the stress suite: the seed (LOCALBAG_SEED), the scale (LOCALBAG_STRESS_SCALE),
-// a collector of failures seen on worker threads, the figures each test prints, the runtime
-// counters' leak check, and a ledger of value constructions and destructions by thread.
+// Shared helpers of the stress suite: the localbag names used unqualified, the seed
+// (LOCALBAG_SEED), the scale (LOCALBAG_STRESS_SCALE), a collector of failures seen on worker
+// threads, the figures each test prints, the runtime counters' leak check, and a ledger of value
+// constructions and destructions by thread.
 
 #include <gtest/gtest.h>
 
@@ -19,6 +20,18 @@
 #include "localbag/localbag.hpp"
 
 namespace lbstress {
+
+// The localbag names the stress tests use unqualified.
+using localbag::Args;
+using localbag::AttributeError;
+using localbag::ClassRef;
+using localbag::ClassSpec;
+using localbag::Dict;
+using localbag::Key;
+using localbag::List;
+using localbag::LocalObject;
+using localbag::Registry;
+using localbag::Value;
 
 // The seed of every random choice: LOCALBAG_SEED when set, else a fixed default, so that a run
 // is reproducible (thread scheduling aside) and a failing seed can be replayed.

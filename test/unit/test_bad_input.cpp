@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "localbag/localbag.hpp"
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
@@ -37,20 +38,12 @@ struct Snapshot {
 
 // Runs `statement`, which must throw `ErrorType` with exactly `message`, and checks that
 // `obj`'s state and `registry` are unchanged.
-#define EXPECT_REJECTED(obj, registry, statement, ErrorType, message)       \
-  do {                                                                      \
-    const Snapshot before_ = Snapshot::of(obj, registry);                   \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "no " #ErrorType " from: " #statement;               \
-    } catch (const ErrorType& e) {                                          \
-      EXPECT_EQ(std::string(e.what()), std::string(message));               \
-      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
-      EXPECT_EQ(e.to_string(), std::string(#ErrorType ": ") + (message));   \
-    } catch (const std::exception& e) {                                     \
-      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
-    }                                                                       \
-    Snapshot::of(obj, registry).expect_same_as(before_);                    \
+#define EXPECT_REJECTED(obj, registry, statement, ErrorType, message)                         \
+  do {                                                                                        \
+    const Snapshot before_ = Snapshot::of(obj, registry);                                     \
+    EXPECT_LB_ERROR_AND(statement, ErrorType, message,                                        \
+                        EXPECT_EQ(e.to_string(), std::string(#ErrorType ": ") + (message));); \
+    Snapshot::of(obj, registry).expect_same_as(before_);                                      \
   } while (0)
 
 class BadInput : public ::testing::Test {

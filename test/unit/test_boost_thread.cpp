@@ -6,8 +6,6 @@
 #include <boost/thread/thread.hpp>
 
 #include <atomic>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -17,42 +15,13 @@
 #include "localbag/local_object.hpp"
 #include "localbag/registry.hpp"
 #include "localbag/repr.hpp"
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
 
-struct Ledger {
-  std::mutex mutex;
-  std::map<int, std::vector<std::thread::id>> destroyed;
-  int live = 0;
-};
-Ledger ledger;
-
-struct Tracked {
-  explicit Tracked(int t) : tag(t), owner(true) { add(); }
-  Tracked(const Tracked& o) : tag(o.tag), owner(false) { add(); }
-  Tracked(Tracked&& o) noexcept : tag(o.tag), owner(o.owner) {
-    o.owner = false;
-    add();
-  }
-  ~Tracked() {
-    std::lock_guard lock(ledger.mutex);
-    --ledger.live;
-    if (owner) ledger.destroyed[tag].push_back(std::this_thread::get_id());
-  }
-  static void add() {
-    std::lock_guard lock(ledger.mutex);
-    ++ledger.live;
-  }
-  int tag;
-  bool owner;
-};
-
-std::vector<std::thread::id> destroyed_on(int tag) {
-  std::lock_guard lock(ledger.mutex);
-  auto it = ledger.destroyed.find(tag);
-  return it == ledger.destroyed.end() ? std::vector<std::thread::id>{} : it->second;
-}
+using test::destroyed_on;
+using test::Tracked;
 
 TEST(BoostThread, ExitDestroysValuesOnTheExitingThread) {
   LocalObject one;

@@ -12,31 +12,10 @@
 #include "localbag/local_object.hpp"
 #include "localbag/registry.hpp"
 #include "localbag/repr.hpp"
-
-namespace lbtest {
-struct MoveOnly {
-  explicit MoveOnly(int v) : value(v) {}
-  MoveOnly(MoveOnly&&) noexcept = default;
-  MoveOnly(const MoveOnly&) = delete;
-  int value;
-};
-}  // namespace lbtest
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
-
-#define EXPECT_LB_ERROR(statement, ErrorType, message)                      \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected " #ErrorType " from: " #statement;         \
-    } catch (const ErrorType& e) {                                          \
-      EXPECT_EQ(std::string(e.what()), std::string(message));               \
-      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
-    } catch (const std::exception& e) {                                     \
-      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
-    }                                                                       \
-  } while (0)
 
 Value squared(LocalObject& self, Args) {
   const int n = self.get<int>("number");

@@ -15,47 +15,12 @@
 #include "localbag/error.hpp"
 #include "localbag/repr.hpp"
 #include "localbag/value.hpp"
-
-namespace lbtest {
-struct MoveOnly {
-  explicit MoveOnly(int v) : value(v) {}
-  MoveOnly(MoveOnly&&) noexcept = default;
-  MoveOnly(const MoveOnly&) = delete;
-  int value;
-};
-struct Counted {
-  static inline int live = 0;
-  explicit Counted(int v) : value(v) { ++live; }
-  Counted(const Counted& o) : value(o.value) { ++live; }
-  Counted(Counted&& o) noexcept : value(o.value) { ++live; }
-  ~Counted() { --live; }
-  int value;
-};
-}  // namespace lbtest
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
 
-// "prefix" + number, built by appending (GCC 12 warns, wrongly, on `"literal" + std::string`
-// at -O3: -Wrestrict).
-std::string numbered(std::string_view prefix, long long n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
-
-#define EXPECT_LB_ERROR(statement, ErrorType, message)                      \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected " #ErrorType " from: " #statement;         \
-    } catch (const ErrorType& e) {                                          \
-      EXPECT_EQ(std::string(e.what()), std::string(message));               \
-      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
-    } catch (const std::exception& e) {                                     \
-      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
-    }                                                                       \
-  } while (0)
+using test::numbered;
 
 using Keys = std::vector<std::string>;
 

@@ -12,17 +12,12 @@
 #include "localbag/dict.hpp"
 #include "localbag/key.hpp"
 #include "localbag/local_object.hpp"
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
 
-// "prefix" + number, built by appending (GCC 12 warns, wrongly, on `"literal" + std::string`
-// at -O3: -Wrestrict).
-std::string numbered(std::string_view prefix, long long n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
+using test::numbered;
 
 constexpr std::uint64_t kTopBit = std::uint64_t{1} << 63;
 

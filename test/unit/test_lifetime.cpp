@@ -22,6 +22,7 @@
 #include "localbag/registry.hpp"
 #include "localbag/repr.hpp"
 #include "localbag/stats.hpp"
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
@@ -57,16 +58,12 @@ struct Tracked {
   bool owner;
 };
 
-std::vector<std::thread::id> destroyed_on(int tag) {
-  std::lock_guard lock(ledger.mutex);
-  auto it = ledger.destroyed.find(tag);
-  return it == ledger.destroyed.end() ? std::vector<std::thread::id>{} : it->second;
-}
+std::vector<std::thread::id> destroyed_on(int tag) { return test::destroyed_on(ledger, tag); }
 std::size_t live() {
   std::lock_guard lock(ledger.mutex);
   return ledger.alive.size();
 }
-using Ids = std::vector<std::thread::id>;
+using test::Ids;
 
 class Lifetime : public ::testing::Test {
  protected:

@@ -16,22 +16,10 @@
 #include "localbag/local_object.hpp"
 #include "localbag/registry.hpp"
 #include "localbag/repr.hpp"
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
-
-#define EXPECT_LB_ERROR(statement, ErrorType, message)                      \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected " #ErrorType " from: " #statement;         \
-    } catch (const ErrorType& e) {                                          \
-      EXPECT_EQ(std::string(e.what()), std::string(message));               \
-      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
-    } catch (const std::exception& e) {                                     \
-      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
-    }                                                                       \
-  } while (0)
 
 class LocalObjectTest : public ::testing::Test {
  protected:

@@ -8,7 +8,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -17,39 +16,12 @@
 #include "localbag/local_object.hpp"
 #include "localbag/registry.hpp"
 #include "localbag/repr.hpp"
-
-namespace lbtest {
-struct MoveOnly {
-  explicit MoveOnly(int v) : value(v) {}
-  MoveOnly(MoveOnly&&) noexcept = default;
-  MoveOnly(const MoveOnly&) = delete;
-  int value;
-};
-}  // namespace lbtest
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
 
-// "prefix" + number, built by appending (GCC 12 warns, wrongly, on `"literal" + std::string`
-// at -O3: -Wrestrict).
-std::string numbered(std::string_view prefix, long long n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
-
-#define EXPECT_LB_ERROR(statement, ErrorType, message)                      \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected " #ErrorType " from: " #statement;         \
-    } catch (const ErrorType& e) {                                          \
-      EXPECT_EQ(std::string(e.what()), std::string(message));               \
-      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
-    } catch (const std::exception& e) {                                     \
-      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
-    }                                                                       \
-  } while (0)
+using test::numbered;
 
 using Names = std::vector<std::string>;
 

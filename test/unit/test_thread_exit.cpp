@@ -9,8 +9,6 @@
 #include <atomic>
 #include <future>
 #include <latch>
-#include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -20,48 +18,15 @@
 #include "localbag/class.hpp"
 #include "localbag/local_object.hpp"
 #include "localbag/registry.hpp"
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
 
-// Records, for each tag, the threads on which its owning instance was destroyed.
-struct Ledger {
-  std::mutex mutex;
-  std::map<int, std::vector<std::thread::id>> destroyed;
-  int live = 0;
-};
-Ledger ledger;
-
-struct Tracked {
-  explicit Tracked(int t) : tag(t), owner(true) { add(1); }
-  Tracked(const Tracked& o) : tag(o.tag), owner(false) { add(1); }
-  Tracked(Tracked&& o) noexcept : tag(o.tag), owner(o.owner) {
-    o.owner = false;
-    add(1);
-  }
-  ~Tracked() {
-    std::lock_guard lock(ledger.mutex);
-    --ledger.live;
-    if (owner) ledger.destroyed[tag].push_back(std::this_thread::get_id());
-  }
-  static void add(int n) {
-    std::lock_guard lock(ledger.mutex);
-    ledger.live += n;
-  }
-  int tag;
-  bool owner;
-};
-
-std::vector<std::thread::id> destroyed_on(int tag) {
-  std::lock_guard lock(ledger.mutex);
-  auto it = ledger.destroyed.find(tag);
-  return it == ledger.destroyed.end() ? std::vector<std::thread::id>{} : it->second;
-}
-int live_tracked() {
-  std::lock_guard lock(ledger.mutex);
-  return ledger.live;
-}
-using Ids = std::vector<std::thread::id>;
+using test::destroyed_on;
+using test::Ids;
+using test::live_tracked;
+using test::Tracked;
 
 TEST(ThreadExit, StdThreadExitDestroysItsValuesOnItself) {
   LocalObject one;

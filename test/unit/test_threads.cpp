@@ -12,7 +12,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -22,17 +21,12 @@
 #include "localbag/local_object.hpp"
 #include "localbag/registry.hpp"
 #include "localbag/repr.hpp"
+#include "test_support.hpp"
 
 namespace localbag {
 namespace {
 
-// "prefix" + number, built by appending (GCC 12 warns, wrongly, on `"literal" + std::string`
-// at -O3: -Wrestrict).
-std::string numbered(std::string_view prefix, long long n) {
-  std::string s(prefix);
-  s += std::to_string(n);
-  return s;
-}
+using test::numbered;
 
 // Counts live instances: values a failed init stored must be destroyed.
 std::atomic<int> live{0};

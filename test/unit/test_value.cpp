@@ -13,14 +13,16 @@
 #include "localbag/dict.hpp"
 #include "localbag/error.hpp"
 #include "localbag/value.hpp"
+#include "test_support.hpp"
 
 namespace lbtest {
-// A move-only type with a fixed, predictable C++ name for the error text.
-struct MoveOnly {
-  explicit MoveOnly(int v) : value(v) {}
-  MoveOnly(MoveOnly&&) noexcept = default;
-  MoveOnly& operator=(MoveOnly&&) noexcept = default;
-  MoveOnly(const MoveOnly&) = delete;
+// A move-only type with a fixed, predictable C++ name for the error text. Unlike the shared
+// lbtest::MoveOnly of test_support.hpp it is also move-assignable, hence its own name.
+struct MoveOnlyAssignable {
+  explicit MoveOnlyAssignable(int v) : value(v) {}
+  MoveOnlyAssignable(MoveOnlyAssignable&&) noexcept = default;
+  MoveOnlyAssignable& operator=(MoveOnlyAssignable&&) noexcept = default;
+  MoveOnlyAssignable(const MoveOnlyAssignable&) = delete;
   int value;
 };
 
@@ -29,33 +31,10 @@ struct Big {
   char bytes[100] = {};
   int tag = 0;
 };
-
-// Counts live instances to prove each is destroyed exactly once.
-struct Counted {
-  static inline int live = 0;
-  explicit Counted(int v) : value(v) { ++live; }
-  Counted(const Counted& o) : value(o.value) { ++live; }
-  Counted(Counted&& o) noexcept : value(o.value) { ++live; }
-  ~Counted() { --live; }
-  int value;
-};
 }  // namespace lbtest
 
 namespace localbag {
 namespace {
-
-#define EXPECT_LB_ERROR(statement, ErrorType, message)                      \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected " #ErrorType " from: " #statement;         \
-    } catch (const ErrorType& e) {                                          \
-      EXPECT_EQ(std::string(e.what()), std::string(message));               \
-      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
-    } catch (const std::exception& e) {                                     \
-      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
-    }                                                                       \
-  } while (0)
 
 TEST(Value, DefaultIsNone) {
   Value v;
@@ -92,7 +71,7 @@ TEST(Value, PythonTypeNames) {
   EXPECT_EQ(Value(Tuple{}).type_name(), "tuple");
   EXPECT_EQ(Value(Dict{}).type_name(), "dict");
   EXPECT_EQ(Value(Function{"C.f", nullptr}).type_name(), "function");
-  EXPECT_EQ(Value(lbtest::MoveOnly(1)).type_name(), "lbtest::MoveOnly");
+  EXPECT_EQ(Value(lbtest::MoveOnlyAssignable(1)).type_name(), "lbtest::MoveOnlyAssignable");
 }
 
 TEST(Value, StringLikeIsStoredAsStdString) {
@@ -177,13 +156,13 @@ TEST(Value, MoveOnlyStoredAndMoved) {
 }
 
 TEST(Value, CopyOfMoveOnlyThrowsAndLeavesTargetUnchanged) {
-  Value v(lbtest::MoveOnly(9));
+  Value v(lbtest::MoveOnlyAssignable(9));
   EXPECT_FALSE(v.copyable());
-  EXPECT_LB_ERROR(Value copy(v), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_LB_ERROR(Value copy(v), TypeError, "cannot copy 'lbtest::MoveOnlyAssignable' object");
   Value target(std::string("keep me"));
-  EXPECT_LB_ERROR(target = v, TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_LB_ERROR(target = v, TypeError, "cannot copy 'lbtest::MoveOnlyAssignable' object");
   EXPECT_EQ(target.get<std::string>(), "keep me");
-  EXPECT_EQ(v.get<lbtest::MoveOnly>().value, 9);
+  EXPECT_EQ(v.get<lbtest::MoveOnlyAssignable>().value, 9);
 }
 
 TEST(Value, CopyOfUniquePtrNamesItsType) {
