@@ -45,10 +45,11 @@ void ClassState::collect_family(std::vector<ClassState*>& out) {
   }
 }
 
-void ClassState::publish_own(Dict own_in) {
+void ClassState::publish_own(Dict own_in, Displaced& displaced) {
   std::vector<ClassState*> family;
   collect_family(family);
   std::vector<std::shared_ptr<const ClassView>> views(family.size());
+  displaced.views.reserve(family.size());
   for (std::size_t i = 0; i < family.size(); ++i) {
     ClassState* c = family[i];
     const Dict& own_attrs = c == this ? own_in : c->own;
@@ -62,8 +63,10 @@ void ClassState::publish_own(Dict own_in) {
     }
     views[i] = merge_view(base_view, own_attrs);
   }
+  displaced.own = std::move(own);
   own = std::move(own_in);
   for (std::size_t i = 0; i < family.size(); ++i) {
+    displaced.views.push_back(std::move(family[i]->view));  // reserved: cannot throw
     family[i]->view = std::move(views[i]);
     family[i]->generation.fetch_add(1, std::memory_order_release);
   }
@@ -148,18 +151,33 @@ void Class::setattr(Name name, Value value) {
                      " in __slots__ conflicts with class variable");
   }
   if (!value.copyable()) Value copy(value);  // TypeError: views hold copies
-  std::lock_guard lock(detail::class_mutex());
-  Dict own = state_->own;
-  own.set(name, std::move(value));
-  state_->publish_own(std::move(own));
+  // Everything the change displaces (the old value, the old attributes and snapshots) is
+  // destroyed after the lock is released: user destructors must not run under it.
+  detail::ClassState::Displaced displaced;
+  {
+    std::lock_guard lock(detail::class_mutex());
+    Dict own = state_->own;
+    if (Value* old = own.find(name)) {
+      swap(*old, value);  // `value` now holds the replaced copy
+    } else {
+      own.set(name, std::move(value));
+    }
+    state_->publish_own(std::move(own), displaced);
+  }
 }
 
 void Class::delattr(Name name) {
-  std::lock_guard lock(detail::class_mutex());
-  if (!state_->own.contains(name)) detail::throw_no_class_attr(*state_, name.view());
-  Dict own = state_->own;
-  own.erase(name);
-  state_->publish_own(std::move(own));
+  detail::ClassState::Displaced displaced;
+  Value removed;
+  {
+    std::lock_guard lock(detail::class_mutex());
+    Dict own = state_->own;
+    Value* old = own.find(name);
+    if (old == nullptr) detail::throw_no_class_attr(*state_, name.view());
+    removed = std::move(*old);
+    own.erase(name);
+    state_->publish_own(std::move(own), displaced);
+  }
 }
 
 Dict Class::own_attrs() const {

@@ -50,9 +50,15 @@ struct ClassState {
   }
   bool is_slot(std::string_view name) const noexcept { return slot_index(name) >= 0; }
 
-  // Replaces the own attributes and republishes the views of this class and its subclasses.
-  // class_mutex() held. Strong guarantee.
-  void publish_own(Dict own_in);
+  // What a change displaces: destroyed by the caller after it releases class_mutex(), because
+  // destroying values runs user destructors, which may use classes and objects.
+  struct Displaced {
+    Dict own;
+    std::vector<std::shared_ptr<const ClassView>> views;
+  };
+  // Replaces the own attributes and republishes the views of this class and its subclasses,
+  // moving the old ones to `displaced`. class_mutex() held. Strong guarantee.
+  void publish_own(Dict own_in, Displaced& displaced);
   // This class and its live subclasses, parents before children. class_mutex() held.
   void collect_family(std::vector<ClassState*>& out);
 };

@@ -83,7 +83,7 @@ Dict& Dict::operator=(const Dict& other) {
 
 Dict& Dict::operator=(Dict&& other) noexcept {
   if (this != &other) {
-    clear();
+    Dict old(std::move(*this));  // the old values die after this dict holds the new ones
     entries_ = std::move(other.entries_);
     other.entries_.clear();
     index_ = std::exchange(other.index_, nullptr);
@@ -225,12 +225,12 @@ void Dict::compact() noexcept {
   }
 }
 
-Value& Dict::set(Name key, Value value) {
+void Dict::set(Name key, Value value) {
   if (Value* v = find(key)) {
-    *v = std::move(value);
-    return *v;
+    swap(*v, value);  // the entry holds the new value; `value` the old one, destroyed on return
+    return;
   }
-  return insert_new(key, std::move(value));
+  insert_new(key, std::move(value));
 }
 
 Value Dict::pop(Name key) {
@@ -273,7 +273,7 @@ void Dict::update(Dict&& other) {
   std::size_t next_new = 0;
   for (auto [key, value] : other) {
     if (Value* mine = find(key)) {
-      *mine = std::move(value);
+      swap(*mine, value);  // the replaced value goes to `other`, destroyed once this dict is whole
       continue;
     }
     Entry& e = staged.entries_[next_new++];
@@ -285,7 +285,7 @@ void Dict::update(Dict&& other) {
           static_cast<std::uint32_t>(entries_.size());
     }
   }
-  other.clear();
+  other.clear();  // destroys the replaced values, after this dict is consistent
 }
 
 void Dict::clear() noexcept {

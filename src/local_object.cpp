@@ -15,14 +15,21 @@ ObjectCore& core_of(const std::shared_ptr<ObjectHead>& head) {
 }
 
 // This thread's slot for the object, running init on the thread's first access. If init
-// throws, the slot is discarded and the next access tries again.
-Slot& ensure_slot(const std::shared_ptr<ObjectHead>& head, LocalObject& self) {
+// throws, the slot is discarded and the next access tries again. Init may drop the caller's
+// handle (Python's `self` would keep the object alive): when init ran, `keep_alive` holds the
+// object, and the caller keeps it until its operation is done.
+struct EnsuredSlot {
+  Slot& slot;
+  std::shared_ptr<ObjectHead> keep_alive;
+};
+
+EnsuredSlot ensure_slot(const std::shared_ptr<ObjectHead>& head, LocalObject& self) {
   ObjectCore& core = core_of(head);
-  if (Slot* slot = this_thread_slot(core)) return *slot;
+  if (Slot* slot = this_thread_slot(core)) return {*slot, nullptr};
   Slot& slot = attach(core);
+  std::shared_ptr<ObjectHead> keep_alive;
   if (core.state->init) {
-    // Init may drop the caller's handle; like Python's `self`, this keeps the object alive.
-    const std::shared_ptr<ObjectHead> keep_alive = head;
+    keep_alive = head;
     try {
       core.state->init(self, Args(core.args.data(), core.args.size()), core.kwargs);
     } catch (...) {
@@ -30,7 +37,7 @@ Slot& ensure_slot(const std::shared_ptr<ObjectHead>& head, LocalObject& self) {
       throw;
     }
   }
-  return slot;
+  return {slot, std::move(keep_alive)};
 }
 
 // Keeps the class snapshots this thread reads alive while a method runs.
@@ -81,7 +88,8 @@ const ClassRef& LocalObject::type() const noexcept { return core_of(core_).cls; 
 
 bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visit) const {
   detail::ObjectCore& core = core_of(core_);
-  detail::Slot& slot = detail::ensure_slot(core_, const_cast<LocalObject&>(*this));
+  const detail::EnsuredSlot ensured = detail::ensure_slot(core_, const_cast<LocalObject&>(*this));
+  detail::Slot& slot = ensured.slot;
   if (core.shared) {
     const int i = core.state->slot_index(name.view());
     if (i >= 0) {
@@ -132,20 +140,22 @@ struct WriteTarget {
   Slot& slot;
   SharedSlots* shared;
   std::size_t at;
+  std::shared_ptr<ObjectHead> keep_alive;  // see EnsuredSlot
 };
 
 WriteTarget write_target(const std::shared_ptr<ObjectHead>& head, LocalObject& self, Name name) {
   ObjectCore& core = core_of(head);
-  Slot& slot = ensure_slot(head, self);
+  EnsuredSlot ensured = ensure_slot(head, self);
   if (name.view() == "__dict__") {
     throw AttributeError("'" + core.state->name + "' object attribute '__dict__' is read-only");
   }
   if (core.shared) {
     if (const int i = core.state->slot_index(name.view()); i >= 0) {
-      return {slot, core.shared.get(), static_cast<std::size_t>(i)};
+      return {ensured.slot, core.shared.get(), static_cast<std::size_t>(i),
+              std::move(ensured.keep_alive)};
     }
   }
-  return {slot, nullptr, 0};
+  return {ensured.slot, nullptr, 0, std::move(ensured.keep_alive)};
 }
 
 }  // namespace
@@ -180,14 +190,23 @@ void LocalObject::delattr_slow(Name name) {
   }
 }
 
-Dict& LocalObject::dict_slow() { return detail::ensure_slot(core_, *this).dict; }
+Dict& LocalObject::dict_slow() {
+  detail::EnsuredSlot ensured = detail::ensure_slot(core_, *this);
+  if (ensured.keep_alive && ensured.keep_alive.use_count() == 1) {
+    // Init dropped the last handle of the object it initialised, so no one can reach that
+    // object's dict any more: release it, and answer for what this handle refers to now.
+    ensured.keep_alive.reset();
+    return dict();
+  }
+  return ensured.slot.dict;
+}
 
 Value LocalObject::call(Name name, Args args) {
   // The method may drop the last handle of this object (a "close" method): `self` keeps it
   // alive until the call returns, as Python's reference to `self` does.
   LocalObject self(*this);
-  detail::ObjectCore& core = core_of(core_);
-  detail::Slot& slot = detail::ensure_slot(core_, *this);
+  detail::ObjectCore& core = core_of(self.core_);
+  detail::Slot& slot = detail::ensure_slot(self.core_, self).slot;
   detail::Pin pin(slot);
   // A method found in the class snapshot stays alive while pinned. A callable found in this
   // thread's dict or a slot is copied first: the call may replace or delete the attribute.
@@ -196,11 +215,11 @@ Value LocalObject::call(Name name, Args args) {
   const bool own = (core.shared && core.state->is_slot(name.view())) ||
                    slot.dict.find(name) != nullptr || is_dunder_dict(name);
   if (own) {
-    held = getattr(name);
+    held = self.getattr(name);
     found = &held;
   } else {
     found = detail::current_view(slot, *core.state).attrs.find(name);
-    if (found == nullptr) throw_missing(name);
+    if (found == nullptr) self.throw_missing(name);
   }
   const Function* fn = found->try_get<Function>();
   if (fn == nullptr) throw TypeError("'" + found->type_name() + "' object is not callable");

@@ -52,7 +52,7 @@ class Dict {
 
  private:
   struct Entry {
-    std::uint64_t tag;   // detail::name_tag(key): compared first in the linear scan
+    std::uint64_t tag;  // detail::name_tag(key): compared first in the linear scan
     std::string key;
     // detail::hash_name(key), computed when the dict first needs an index (kUnhashed until
     // then); kDead marks an erased entry (indexed mode only).
@@ -166,23 +166,24 @@ class Dict {
     return const_cast<Dict*>(this)->get<T>(key);
   }
 
-  /// `d[key] = value`. Returns the stored value.
-  Value& set(Name key, Value value);
+  /// `d[key] = value`. A replaced value is destroyed after the dict holds the new one; if its
+  /// destructor deletes `key` again, the key ends up absent, as in Python.
+  void set(Name key, Value value);
   template <class T, class S = detail::stored_t<T>,
             class = std::enable_if_t<!std::is_same_v<S, Value>>>
-  Value& set(Name key, T&& value) {
+  void set(Name key, T&& value) {
     if constexpr (std::is_arithmetic_v<S> || std::is_same_v<S, std::string>) {
       // Assign in place when the type matches: no type-erased move on the hot path.
       if (index_ == nullptr) {
         if (Value* v = find(key)) {
           if (S* p = v->try_get<S>()) {
             *p = std::forward<T>(value);
-            return *v;
+            return;
           }
         }
       }
     }
-    return set(key, Value(std::forward<T>(value)));
+    set(key, Value(std::forward<T>(value)));
   }
 
   /// `d.setdefault(key, default_value)`: the value under `key`, inserting `default_value`

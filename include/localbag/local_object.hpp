@@ -114,6 +114,10 @@ class LocalObject {
 
   /// `hasattr(obj, name)`.
   bool hasattr(Name name) const {
+    if (is_dunder_dict(name)) {
+      dict();  // first access runs init, as any access does
+      return true;
+    }
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
       return fast.value != nullptr;
     }

@@ -146,17 +146,19 @@ class Value {
     }
   }
   Value(Value&& other) noexcept { take(other); }
+  // Assignment installs the new object before the old one is destroyed, so a destructor that
+  // looks at (or changes) the container holding this Value sees it already replaced.
   Value& operator=(const Value& other) {
     if (this != &other) {
       Value copy(other);  // may throw; *this is untouched then
-      reset();
+      Value old(std::move(*this));
       take(copy);
     }
     return *this;
   }
   Value& operator=(Value&& other) noexcept {
     if (this != &other) {
-      reset();
+      Value old(std::move(*this));
       take(other);
     }
     return *this;

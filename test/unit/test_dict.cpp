@@ -58,14 +58,16 @@ TEST(Dict, SetExistingKeepsPositionReinsertMovesToEnd) {
   EXPECT_EQ(d.get<int>("a"), 10);
 }
 
-TEST(Dict, SetReturnsStoredValue) {
+TEST(Dict, SetStoresAndReplacesInPlace) {
   Dict d;
-  Value& v = d.set("n", 5);
-  EXPECT_EQ(v.get<int>(), 5);
-  v.get<int>() = 6;
+  d.set("n", 5);
+  Value* v = d.find("n");
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(v->get<int>(), 5);
+  v->get<int>() = 6;
   EXPECT_EQ(d.get<int>("n"), 6);
-  Value& again = d.set("n", Value(7));
-  EXPECT_EQ(&again, d.find("n"));
+  d.set("n", Value(7));
+  EXPECT_EQ(d.find("n"), v);  // replacing keeps the entry where it was
   EXPECT_EQ(d.get<int>("n"), 7);
 }
 
