@@ -114,12 +114,12 @@ class LocalObject {
 
   /// `hasattr(obj, name)`.
   bool hasattr(Name name) const {
-    if (is_dunder_dict(name)) {
-      dict();  // first access runs init, as any access does
-      return true;
-    }
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
       return fast.value != nullptr;
+    }
+    if (is_dunder_dict(name)) {  // always there; asking must not copy it
+      dict();                    // first access runs init, as any access does
+      return true;
     }
     return lookup(name, [](const Value&) {});
   }
