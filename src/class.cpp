@@ -17,6 +17,13 @@ namespace {
 
 }  // namespace
 
+// The root class is shared by every registry and object, so, like CPython's built-in
+// `_thread._local`, it cannot be changed.
+void throw_immutable_root(const char* verb, std::string_view name) {
+  throw TypeError(std::string("cannot ") + verb + " '" + std::string(name) +
+                  "' attribute of immutable type 'local'");
+}
+
 std::mutex& class_mutex() {
   static std::mutex* const mutex = new std::mutex;  // leaked: classes die during process exit
   return *mutex;
@@ -146,6 +153,7 @@ bool Class::hasattr(Name name) const {
 }
 
 void Class::setattr(Name name, Value value) {
+  if (this == Class::local().get()) detail::throw_immutable_root("set", name.view());
   if (state_->is_slot(name.view())) {
     throw ValueError(repr(std::string(name.view())) +
                      " in __slots__ conflicts with class variable");
@@ -167,6 +175,7 @@ void Class::setattr(Name name, Value value) {
 }
 
 void Class::delattr(Name name) {
+  if (this == Class::local().get()) detail::throw_immutable_root("delete", name.view());
   detail::ClassState::Displaced displaced;
   Value removed;
   {

@@ -66,6 +66,9 @@ struct ClassState {
 // The view of a class whose own attributes are `own` and whose base's view is `base_view`.
 std::shared_ptr<const ClassView> merge_view(const ClassView* base_view, const Dict& own);
 
+// `TypeError: cannot set 'x' attribute of immutable type 'local'` (verb: "set" or "delete").
+[[noreturn]] void throw_immutable_root(const char* verb, std::string_view name);
+
 // `TypeError: cannot copy 'T' object` unless every value of `attrs` can be copied.
 void require_copyable(const Dict& attrs);
 

@@ -113,9 +113,11 @@ class Class {
   bool hasattr(Name name) const;
   /// `MyLocal.name = value`: every thread that has not set its own `name` sees `value` from
   /// its next read on; so do subclasses that do not define `name`. `ValueError` when `name`
-  /// is a slot; `TypeError` when `value` cannot be copied.
+  /// is a slot; `TypeError` when `value` cannot be copied, or when this is the root class
+  /// `local`, which is immutable (as CPython's `_thread._local` is).
   void setattr(Name name, Value value);
-  /// `del MyLocal.name`: `AttributeError` when this class does not define it.
+  /// `del MyLocal.name`: `AttributeError` when this class does not define it; `TypeError` for
+  /// the root class `local`.
   void delattr(Name name);
   /// The attributes this class defines itself (not its bases'), as `MyLocal.__dict__`.
   Dict own_attrs() const;

@@ -222,5 +222,15 @@ TEST(ClassSpec, NameAccessor) {
   EXPECT_EQ(&same, &spec);
 }
 
+TEST(Class, RootClassIsImmutable) {
+  const ClassRef& root = Class::local();
+  EXPECT_LB_ERROR(root->setattr("x", 1), TypeError,
+                  "cannot set 'x' attribute of immutable type 'local'");
+  EXPECT_LB_ERROR(root->delattr("x"), TypeError,
+                  "cannot delete 'x' attribute of immutable type 'local'");
+  EXPECT_FALSE(root->hasattr("x"));
+  EXPECT_TRUE(root->own_attrs().empty());
+}
+
 }  // namespace
 }  // namespace localbag
