@@ -144,7 +144,7 @@ bool Class::is_subclass_of(const Class& other) const noexcept {
 Value Class::getattr(Name name) const {
   std::lock_guard lock(detail::class_mutex());
   if (const Value* v = state_->view->attrs.find(name)) return *v;
-  detail::throw_no_class_attr(*state_, name.view());
+  detail::throw_no_class_attr(*state_, name.text());
 }
 
 bool Class::hasattr(Name name) const {
@@ -153,9 +153,9 @@ bool Class::hasattr(Name name) const {
 }
 
 void Class::setattr(Name name, Value value) {
-  if (this == Class::local().get()) detail::throw_immutable_root("set", name.view());
-  if (state_->is_slot(name.view())) {
-    throw ValueError(repr(std::string(name.view())) +
+  if (this == Class::local().get()) detail::throw_immutable_root("set", name.text());
+  if (state_->is_slot(name.text())) {
+    throw ValueError(repr(std::string(name.text())) +
                      " in __slots__ conflicts with class variable");
   }
   if (!value.copyable()) Value copy(value);  // TypeError: views hold copies
@@ -175,14 +175,14 @@ void Class::setattr(Name name, Value value) {
 }
 
 void Class::delattr(Name name) {
-  if (this == Class::local().get()) detail::throw_immutable_root("delete", name.view());
+  if (this == Class::local().get()) detail::throw_immutable_root("delete", name.text());
   detail::ClassState::Displaced displaced;
   Value removed;
   {
     std::lock_guard lock(detail::class_mutex());
     Dict own = state_->own;
     Value* old = own.find(name);
-    if (old == nullptr) detail::throw_no_class_attr(*state_, name.view());
+    if (old == nullptr) detail::throw_no_class_attr(*state_, name.text());
     removed = std::move(*old);
     own.erase(name);
     state_->publish_own(std::move(own), displaced);

@@ -144,7 +144,7 @@ Value& Dict::insert_new(Name key, Value value) {
   // and the index. A small dict needs no hashes (its scan compares tags): they are computed
   // when the index is first built.
   const bool indexed = index_ != nullptr || entries_.size() + 1 > kLinearMax;
-  Entry entry{key.tag(), std::string(key.view()),
+  Entry entry{key.tag(), std::string(key.text()),
               indexed ? key.hash() : (key.known_hash() != 0 ? key.known_hash() : kUnhashed),
               std::move(value)};
   struct Restore {  // gives the value back to the caller's argument if we throw after taking it
@@ -235,7 +235,7 @@ void Dict::set(Name key, Value value) {
 
 Value Dict::pop(Name key) {
   Value* v = find(key);
-  if (v == nullptr) detail::throw_key_error(key.view());
+  if (v == nullptr) detail::throw_key_error(key.text());
   Value out = std::move(*v);
   erase(key);
   return out;

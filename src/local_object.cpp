@@ -91,7 +91,7 @@ bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visi
   const detail::EnsuredSlot ensured = detail::ensure_slot(core_, const_cast<LocalObject&>(*this));
   detail::Slot& slot = ensured.slot;
   if (core.shared) {
-    const int i = core.state->slot_index(name.view());
+    const int i = core.state->slot_index(name.text());
     if (i >= 0) {
       std::lock_guard lock(core.shared->mutex);
       if (!core.shared->present[static_cast<std::size_t>(i)]) return false;
@@ -116,12 +116,12 @@ bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visi
 
 void LocalObject::throw_missing(Name name) const {
   throw AttributeError("'" + type()->name() + "' object has no attribute '" +
-                       std::string(name.view()) + "'");
+                       std::string(name.text()) + "'");
 }
 
 void LocalObject::throw_not_own(Name name) const {
   throw AttributeError("'" + type()->name() + "' object has no per-thread attribute '" +
-                       std::string(name.view()) + "'");
+                       std::string(name.text()) + "'");
 }
 
 Value LocalObject::getattr(Name name) const {
@@ -146,11 +146,11 @@ struct WriteTarget {
 WriteTarget write_target(const std::shared_ptr<ObjectHead>& head, LocalObject& self, Name name) {
   ObjectCore& core = core_of(head);
   EnsuredSlot ensured = ensure_slot(head, self);
-  if (name.view() == "__dict__") {
+  if (name.text() == "__dict__") {
     throw AttributeError("'" + core.state->name + "' object attribute '__dict__' is read-only");
   }
   if (core.shared) {
-    if (const int i = core.state->slot_index(name.view()); i >= 0) {
+    if (const int i = core.state->slot_index(name.text()); i >= 0) {
       return {ensured.slot, core.shared.get(), static_cast<std::size_t>(i),
               std::move(ensured.keep_alive)};
     }
@@ -212,7 +212,7 @@ Value LocalObject::call(Name name, Args args) {
   // thread's dict or a slot is copied first: the call may replace or delete the attribute.
   const Value* found = nullptr;
   Value held;
-  const bool own = (core.shared && core.state->is_slot(name.view())) ||
+  const bool own = (core.shared && core.state->is_slot(name.text())) ||
                    slot.dict.find(name) != nullptr || is_dunder_dict(name);
   if (own) {
     held = self.getattr(name);

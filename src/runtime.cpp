@@ -23,7 +23,7 @@ struct Runtime {
   std::uint32_t next_id = 0;
   std::uint64_t live_objects = 0;
   std::uint64_t live_threads = 0;
-  std::uint64_t live_slots = 0;
+  std::uint64_t live_records = 0;
 };
 
 Runtime& runtime() {
@@ -101,7 +101,7 @@ void unlink_locked(Slot& slot) noexcept {
   slot.by_object.unlink();
   slot.by_thread.unlink();
   slot.thread->table[slot.object_id].store(nullptr, std::memory_order_relaxed);
-  --runtime().live_slots;
+  --runtime().live_records;
 }
 
 constexpr int kPrefetchDistance = 8;
@@ -214,7 +214,7 @@ Slot& attach(ObjectCore& object) {
     object.slots.push_back(*slot);
     thread.slots.push_back(*slot);
     thread.table[object.id].store(slot.get(), std::memory_order_relaxed);
-    ++rt.live_slots;
+    ++rt.live_records;
   }
   return *slot.release();
 }
@@ -257,7 +257,7 @@ namespace localbag {
 RuntimeStats runtime_stats() noexcept {
   detail::Runtime& rt = detail::runtime();
   std::lock_guard lock(rt.mutex);
-  return {rt.live_objects, rt.live_threads, rt.live_slots, rt.next_id};
+  return {rt.live_objects, rt.live_threads, rt.live_records, rt.next_id};
 }
 
 }  // namespace localbag

@@ -149,7 +149,7 @@ class Dict {
   /// `d[key]`: the value, or `KeyError: 'key'`.
   Value& at(Name key) {
     if (Value* v = find(key)) return *v;
-    detail::throw_key_error(key.view());
+    detail::throw_key_error(key.text());
   }
   const Value& at(Name key) const { return const_cast<Dict*>(this)->at(key); }
 
@@ -159,7 +159,7 @@ class Dict {
   T& get(Name key) {
     Value& v = at(key);
     if (T* p = v.try_get<T>()) return *p;
-    detail::throw_dict_wrong_type(key.view(), v, &detail::type_name<T>);
+    detail::throw_dict_wrong_type(key.text(), v, &detail::type_name<T>);
   }
   template <class T>
   const T& get(Name key) const {
@@ -231,11 +231,11 @@ class Dict {
   // 15 bytes, the last 8 bytes are compared as one word; longer names compare the rest.
   static bool same_key(const Entry& e, Name key) noexcept {
     if (e.tag != key.tag()) return false;
-    const std::size_t n = key.view().size();
+    const std::size_t n = key.text().size();
     if (n <= 7) return true;
     if (e.key.size() != n) return false;
     const char* a = e.key.data();
-    const char* b = key.view().data();
+    const char* b = key.text().data();
     if (n <= 15) {
       std::uint64_t x;
       std::uint64_t y;

@@ -48,7 +48,7 @@ class Key {
     return *this;
   }
 
-  std::string_view str() const noexcept { return name_; }
+  std::string_view text() const noexcept { return name_; }
   std::uint64_t hash() const noexcept { return hash_; }
   std::uint64_t tag() const noexcept { return tag_; }
 
@@ -79,7 +79,7 @@ class Name {
   Name(const Key& key) noexcept  // NOLINT(google-explicit-constructor)
       : view_(key.name_), tag_(key.tag_), key_(&key) {}
 
-  constexpr std::string_view view() const noexcept { return view_; }
+  constexpr std::string_view text() const noexcept { return view_; }
   constexpr std::uint64_t tag() const noexcept { return tag_; }
   /// The hash: the Key's, or computed now.
   std::uint64_t hash() const noexcept {

@@ -72,7 +72,7 @@ class LocalObject {
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
       if (fast.value == nullptr) throw_missing(name);
       if (const T* p = fast.value->try_get<T>()) return *p;
-      detail::throw_attr_wrong_type(*this, name.view(), *fast.value, &detail::type_name<T>);
+      detail::throw_attr_wrong_type(*this, name.text(), *fast.value, &detail::type_name<T>);
     }
     return get_cold<T>(name);
   }
@@ -106,7 +106,7 @@ class LocalObject {
     Value* v = find(name);
     if (v == nullptr) throw_not_own(name);
     if (T* p = v->try_get<T>()) return *p;
-    detail::throw_attr_wrong_type(*this, name.view(), *v, &detail::type_name<T>);
+    detail::throw_attr_wrong_type(*this, name.text(), *v, &detail::type_name<T>);
   }
 
   /// This thread's own value for `name`, or nullptr (`obj.__dict__.get(name)`).
@@ -188,7 +188,7 @@ class LocalObject {
     return {slot->defaults->find(name), true};
   }
   static bool is_dunder_dict(Name name) noexcept {
-    return name.view().size() == 8 && std::memcmp(name.view().data(), "__dict__", 8) == 0;
+    return name.text().size() == 8 && std::memcmp(name.text().data(), "__dict__", 8) == 0;
   }
 
   // Full lookup (slots, dict, class attributes); calls `visit` with the value, under the lock
@@ -203,7 +203,7 @@ class LocalObject {
           if (const T* p = v.try_get<T>()) {
             out.emplace(*p);
           } else {
-            detail::throw_attr_wrong_type(*this, name.view(), v, &detail::type_name<T>);
+            detail::throw_attr_wrong_type(*this, name.text(), v, &detail::type_name<T>);
           }
         })) {
       throw_missing(name);

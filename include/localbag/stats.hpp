@@ -10,7 +10,7 @@ namespace localbag {
 struct RuntimeStats {
   std::uint64_t live_objects;   ///< LocalObjects alive now
   std::uint64_t live_threads;   ///< threads that have touched an object and not yet exited
-  std::uint64_t live_slots;     ///< (thread, object) dicts alive now
+  std::uint64_t live_records;   ///< (thread, object) dicts alive now
   std::uint32_t id_high_water;  ///< object ids ever handed out; ids are recycled below it
 };
 

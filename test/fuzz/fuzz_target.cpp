@@ -79,9 +79,9 @@ void Session::check_counts(const std::string& what) {
     }
   }
   if (s.live_objects - base_.live_objects != static_cast<std::uint64_t>(m_.live_objects()) ||
-      s.live_slots - base_.live_slots != static_cast<std::uint64_t>(m_.live_dicts())) {
+      s.live_records - base_.live_records != static_cast<std::uint64_t>(m_.live_dicts())) {
     fail(what, "runtime counts objects=" + std::to_string(s.live_objects - base_.live_objects) +
-                   " dicts=" + std::to_string(s.live_slots - base_.live_slots) + ", model " +
+                   " dicts=" + std::to_string(s.live_records - base_.live_records) + ", model " +
                    std::to_string(m_.live_objects()) + " and " + std::to_string(m_.live_dicts()));
   }
 }

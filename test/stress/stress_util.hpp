@@ -106,7 +106,7 @@ class Failures {
 inline void expect_runtime_back_to(const localbag::RuntimeStats& before) {
   const localbag::RuntimeStats now = localbag::runtime_stats();
   EXPECT_EQ(now.live_objects, before.live_objects) << "LocalObjects leaked";
-  EXPECT_EQ(now.live_slots, before.live_slots) << "per-thread dicts leaked";
+  EXPECT_EQ(now.live_records, before.live_records) << "per-thread dicts leaked";
   EXPECT_EQ(now.live_threads, before.live_threads) << "thread states leaked";
 }
 

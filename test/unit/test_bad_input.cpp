@@ -31,7 +31,7 @@ struct Snapshot {
     EXPECT_EQ(class_attrs, before.class_attrs);
     EXPECT_EQ(registry, before.registry);
     EXPECT_EQ(stats.live_objects, before.stats.live_objects);
-    EXPECT_EQ(stats.live_slots, before.stats.live_slots);
+    EXPECT_EQ(stats.live_records, before.stats.live_records);
     EXPECT_EQ(stats.live_threads, before.stats.live_threads);
   }
 };

@@ -103,7 +103,7 @@ std::uint64_t g_cases = 0, g_points = 0;
 
 std::string stats_text() {
   const RuntimeStats s = runtime_stats();
-  return " objects=" + std::to_string(s.live_objects) + " slots=" + std::to_string(s.live_slots) +
+  return " objects=" + std::to_string(s.live_objects) + " slots=" + std::to_string(s.live_records) +
          " threads=" + std::to_string(s.live_threads);
 }
 
@@ -287,7 +287,7 @@ TEST(FaultInjection, FirstAccessAndInitInAFreshThread) {
         // No dict for this thread: the slot count is as before (the thread's own bookkeeping
         // may have been created, and goes at its exit).
         EXPECT_EQ(
-            " objects=" + std::to_string(s.live_objects) + " slots=" + std::to_string(s.live_slots),
+            " objects=" + std::to_string(s.live_objects) + " slots=" + std::to_string(s.live_records),
             before.substr(0, before.find(" threads=")))
             << "N=" << n;
       }
@@ -438,7 +438,7 @@ TEST(FaultInjection, AThrowingInitLeavesNoTrace) {
     const RuntimeStats before = runtime_stats();
     EXPECT_THROW((void)obj.hasattr("partial"), std::runtime_error);  // call 1 throws
     EXPECT_EQ(Counted::live.load(), 1);  // only the main thread's value is left
-    EXPECT_EQ(runtime_stats().live_slots, before.live_slots);
+    EXPECT_EQ(runtime_stats().live_records, before.live_records);
     EXPECT_EQ(obj.dict().keys(), (std::vector<std::string>{"partial", "more"}));  // call 2 works
     EXPECT_EQ(Counted::live.load(), 2);
   }).join();

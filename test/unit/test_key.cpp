@@ -23,7 +23,7 @@ constexpr std::uint64_t kTopBit = std::uint64_t{1} << 63;
 
 TEST(Key, HoldsTextAndHash) {
   Key k{"number"};
-  EXPECT_EQ(k.str(), "number");
+  EXPECT_EQ(k.text(), "number");
   EXPECT_EQ(k.hash(), detail::hash_name("number"));
   EXPECT_NE(k.hash(), 0u);
   EXPECT_EQ(k.hash() & kTopBit, kTopBit);
@@ -52,18 +52,18 @@ TEST(Key, Equality) {
   EXPECT_FALSE(Key{"a"} == Key{"aa"});
   Key copy = Key{"copied"};
   EXPECT_TRUE(copy == Key{"copied"});
-  EXPECT_EQ(copy.str(), "copied");
+  EXPECT_EQ(copy.text(), "copied");
 }
 
 TEST(Key, EmbeddedNulAndEmpty) {
   const std::string_view with_nul("a\0b", 3);
   Key k{with_nul};
-  EXPECT_EQ(k.str().size(), 3u);
-  EXPECT_EQ(k.str(), with_nul);
+  EXPECT_EQ(k.text().size(), 3u);
+  EXPECT_EQ(k.text(), with_nul);
   EXPECT_FALSE(k == Key{"a"});
   EXPECT_NE(k.hash(), Key{"a"}.hash());
   Key empty{""};
-  EXPECT_TRUE(empty.str().empty());
+  EXPECT_TRUE(empty.text().empty());
   EXPECT_EQ(empty.hash(), detail::hash_name(""));
 }
 
@@ -71,7 +71,7 @@ TEST(Key, KeyOwnsItsText) {
   std::string source = "temporary";
   Key k{source};
   source.assign("overwritten");
-  EXPECT_EQ(k.str(), "temporary");
+  EXPECT_EQ(k.text(), "temporary");
   EXPECT_EQ(k.hash(), detail::hash_name("temporary"));
 }
 
@@ -83,10 +83,10 @@ TEST(Name, ConvertsFromEveryStringKind) {
   const Name from_string(s);
   const Name from_view(sv);
   const Name from_key(k);
-  EXPECT_EQ(from_literal.view(), "number");
-  EXPECT_EQ(from_string.view(), "number");
-  EXPECT_EQ(from_view.view(), "number");
-  EXPECT_EQ(from_key.view(), "number");
+  EXPECT_EQ(from_literal.text(), "number");
+  EXPECT_EQ(from_string.text(), "number");
+  EXPECT_EQ(from_view.text(), "number");
+  EXPECT_EQ(from_key.text(), "number");
   EXPECT_EQ(from_literal.known_hash(), 0u);
   EXPECT_EQ(from_string.known_hash(), 0u);
   EXPECT_EQ(from_key.known_hash(), k.hash());

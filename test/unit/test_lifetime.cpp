@@ -339,15 +339,15 @@ TEST_F(Lifetime, RuntimeCountersReturnToBaseline) {
     touched.wait();
     const RuntimeStats during = runtime_stats();
     EXPECT_EQ(during.live_objects, before.live_objects + 10);
-    EXPECT_GE(during.live_slots, before.live_slots + 30);
-    EXPECT_LE(during.live_slots, before.live_slots + 40);
+    EXPECT_GE(during.live_records, before.live_records + 30);
+    EXPECT_LE(during.live_records, before.live_records + 40);
     EXPECT_EQ(during.live_threads, before.live_threads + 3);
     release.count_down();
     for (auto& t : threads) t.join();
   }
   const RuntimeStats after = runtime_stats();
   EXPECT_EQ(after.live_objects, before.live_objects);
-  EXPECT_EQ(after.live_slots, before.live_slots);
+  EXPECT_EQ(after.live_records, before.live_records);
   EXPECT_EQ(after.live_threads, before.live_threads);
 }
 
