@@ -1,28 +1,23 @@
 #include "localbag/class.hpp"
 
+#include <algorithm>
+#include <cassert>
 #include <utility>
 
 #include "class_state.hpp"
-#include "localbag/error.hpp"
-#include "localbag/repr.hpp"
+#include "class_view.hpp"
+#include "localbag/detail/throw.hpp"
 
 namespace localbag {
 namespace detail {
 namespace {
 
-[[noreturn]] void throw_no_class_attr(const ClassState& state, std::string_view name) {
-  throw AttributeError("type object '" + state.name + "' has no attribute '" + std::string(name) +
-                       "'");
+// `TypeError: cannot copy 'T' object` unless `value` can be copied: every view holds a copy.
+void require_copyable(const Value& value) {
+  if (!value.copyable()) throw_not_copyable(value.type_name());
 }
 
 }  // namespace
-
-// The root class is shared by every registry and object, so, like CPython's built-in
-// `_thread._local`, it cannot be changed.
-void throw_immutable_root(const char* verb, std::string_view name) {
-  throw TypeError(std::string("cannot ") + verb + " '" + std::string(name) +
-                  "' attribute of immutable type 'local'");
-}
 
 std::mutex& class_mutex() {
   static std::mutex* const mutex = new std::mutex;  // leaked: classes die during process exit
@@ -36,47 +31,96 @@ std::shared_ptr<const ClassView> merge_view(const ClassView* base_view, const Di
   return view;
 }
 
-void require_copyable(const Dict& attrs) {
-  for (const auto [key, value] : attrs) {
-    if (!value.copyable()) Value copy(value);  // throws the TypeError naming the type
-  }
-}
-
-// Replaces `state`'s own attributes with `own` and rebuilds the views of the class and all its
-// subclasses: every new view is built before any is published (strong guarantee), then each is
-// published and its generation bumped so threads refresh on their next read.
-void ClassState::collect_family(std::vector<ClassState*>& out) {
+void ClassState::collect_family(const ClassLock& held, std::vector<ClassState*>& out) {
   out.push_back(this);
   for (const std::weak_ptr<Class>& weak : children) {
-    if (ClassRef child = weak.lock()) child->state_->collect_family(out);
+    if (ClassRef child = weak.lock()) ClassAccess::state(*child).collect_family(held, out);
   }
 }
 
-void ClassState::publish_own(Dict own_in, Displaced& displaced) {
+// Every new view is built before any is published (strong guarantee), then each is published and
+// its generation bumped so threads take it on their next read.
+void ClassState::publish_own(const ClassLock& held, Dict own_in, Displaced& displaced) {
   std::vector<ClassState*> family;
-  collect_family(family);
+  collect_family(held, family);
   std::vector<std::shared_ptr<const ClassView>> views(family.size());
   displaced.views.reserve(family.size());
   for (std::size_t i = 0; i < family.size(); ++i) {
     ClassState* c = family[i];
-    const Dict& own_attrs = c == this ? own_in : c->own;
+    const ClassState* c_base = c->base ? &ClassAccess::state(*c->base) : nullptr;
     const ClassView* base_view = nullptr;
     if (c == this) {
-      base_view = base ? base->state_->view.get() : nullptr;
+      base_view = c_base != nullptr ? c_base->view.get() : nullptr;
     } else {
-      for (std::size_t j = 0; j < i; ++j) {
-        if (family[j] == c->base->state_.get()) base_view = views[j].get();
+      for (std::size_t j = 0; j < i; ++j) {  // parents come first: the base's new view
+        if (family[j] == c_base) base_view = views[j].get();
       }
     }
-    views[i] = merge_view(base_view, own_attrs);
+    views[i] = merge_view(base_view, c == this ? own_in : c->own);
   }
   displaced.own = std::move(own);
   own = std::move(own_in);
   for (std::size_t i = 0; i < family.size(); ++i) {
-    displaced.views.push_back(std::move(family[i]->view));  // reserved: cannot throw
+    assert(displaced.views.size() < displaced.views.capacity());
+    displaced.views.push_back(std::move(family[i]->view));  // reserved above: cannot throw
     family[i]->view = std::move(views[i]);
     family[i]->generation.fetch_add(1, std::memory_order_release);
   }
+}
+
+ClassRef ClassAccess::make(ClassSpec spec, ClassRef base,
+                           FunctionRef<void(const ClassRef&)> commit) {
+  ClassState& base_state = state(*base);
+  auto fresh = std::make_unique<ClassState>();
+  fresh->name = std::move(spec.name_);
+  fresh->init = spec.init_ ? std::move(spec.init_) : base_state.init;
+  fresh->slots = base_state.slots;
+  for (std::string& slot : spec.slots_) {
+    if (slot == "__dict__") continue;  // every local already has a __dict__
+    if (spec.attrs_.contains(slot)) throw_slot_conflict(slot);
+    if (std::find(fresh->slots.begin(), fresh->slots.end(), slot) == fresh->slots.end()) {
+      fresh->slots.push_back(std::move(slot));
+    }
+  }
+  for (const auto [key, value] : spec.attrs_) require_copyable(value);
+  fresh->own = std::move(spec.attrs_);
+  fresh->base = std::move(base);
+
+  ClassRef cls(new Class(std::move(fresh)));
+  ClassState& s = state(*cls);
+  const ClassLock held;
+  s.view = merge_view(base_state.view.get(), s.own);
+  std::vector<std::weak_ptr<Class>>& siblings = base_state.children;
+  std::erase_if(siblings, [](const std::weak_ptr<Class>& w) { return w.expired(); });
+  siblings.reserve(siblings.size() + 1);
+  commit(cls);  // the last step that can throw
+  assert(siblings.size() < siblings.capacity());
+  siblings.push_back(cls);  // reserved above: cannot throw
+  return cls;
+}
+
+const ClassView& current_view(RecordHead& head, ViewHold& hold, ClassState& state) {
+  const std::uint64_t generation = state.generation.load(std::memory_order_acquire);
+  if (head.view_generation != generation || hold.view == nullptr) {
+    std::shared_ptr<const ClassView> fresh;
+    std::uint64_t fresh_generation;
+    {
+      const ClassLock held;
+      fresh = state.view;
+      fresh_generation = state.generation.load(std::memory_order_relaxed);
+    }
+    if (hold.pins > 0 && hold.view != nullptr) {
+      // A method found in the old view may still be running on this thread: keep it.
+      if (!hold.retired) {
+        hold.retired = std::make_unique<std::vector<std::shared_ptr<const ClassView>>>();
+      }
+      hold.retired->push_back(std::move(hold.view));
+    }
+    hold.view = std::move(fresh);
+    head.view = &hold.view->attrs;
+    head.view_generation = fresh_generation;
+  }
+  return *hold.view;
 }
 
 }  // namespace detail
@@ -113,9 +157,7 @@ ClassSpec& ClassSpec::slots(std::vector<std::string> names) {
   return *this;
 }
 
-Class::Class(std::unique_ptr<detail::ClassState> state) : state_(std::move(state)) {
-  state_->self = this;
-}
+Class::Class(std::unique_ptr<detail::ClassState> state) : state_(std::move(state)) {}
 
 Class::~Class() = default;
 
@@ -142,35 +184,34 @@ bool Class::is_subclass_of(const Class& other) const noexcept {
 }
 
 Value Class::getattr(Name name) const {
-  std::lock_guard lock(detail::class_mutex());
+  const detail::ClassLock held;
   if (const Value* v = state_->view->attrs.find(name)) return *v;
-  detail::throw_no_class_attr(*state_, name.text());
+  detail::throw_no_class_attribute(state_->name, name.text());
 }
 
 bool Class::hasattr(Name name) const {
-  std::lock_guard lock(detail::class_mutex());
+  const detail::ClassLock held;
   return state_->view->attrs.contains(name);
 }
 
+// The root class is shared by every registry and object, so, like CPython's built-in
+// `_thread._local`, it cannot be changed.
 void Class::setattr(Name name, Value value) {
   if (this == Class::local().get()) detail::throw_immutable_root("set", name.text());
-  if (state_->is_slot(name.text())) {
-    throw ValueError(repr(std::string(name.text())) +
-                     " in __slots__ conflicts with class variable");
-  }
-  if (!value.copyable()) Value copy(value);  // TypeError: views hold copies
-  // Everything the change displaces (the old value, the old attributes and snapshots) is
-  // destroyed after the lock is released: user destructors must not run under it.
+  if (state_->is_slot(name.text())) detail::throw_slot_conflict(name.text());
+  detail::require_copyable(value);
+  // Everything the change displaces (the old value, the old attributes and views) is destroyed
+  // after the lock is released: user destructors must not run under it.
   detail::ClassState::Displaced displaced;
   {
-    std::lock_guard lock(detail::class_mutex());
+    const detail::ClassLock held;
     Dict own = state_->own;
     if (Value* old = own.find(name)) {
       swap(*old, value);  // `value` now holds the replaced copy
     } else {
       own.set(name, std::move(value));
     }
-    state_->publish_own(std::move(own), displaced);
+    state_->publish_own(held, std::move(own), displaced);
   }
 }
 
@@ -179,18 +220,18 @@ void Class::delattr(Name name) {
   detail::ClassState::Displaced displaced;
   Value removed;
   {
-    std::lock_guard lock(detail::class_mutex());
+    const detail::ClassLock held;
     Dict own = state_->own;
     Value* old = own.find(name);
-    if (old == nullptr) detail::throw_no_class_attr(*state_, name.text());
+    if (old == nullptr) detail::throw_no_class_attribute(state_->name, name.text());
     removed = std::move(*old);
     own.erase(name);
-    state_->publish_own(std::move(own), displaced);
+    state_->publish_own(held, std::move(own), displaced);
   }
 }
 
 Dict Class::own_attrs() const {
-  std::lock_guard lock(detail::class_mutex());
+  const detail::ClassLock held;
   return state_->own;
 }
 

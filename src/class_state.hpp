@@ -1,5 +1,6 @@
 #pragma once
-// Internal: what a Class holds, and the per-class snapshot of its attributes that threads read.
+// Internal: what a Class holds, and its view: the class attributes merged along the base chain,
+// the one thing threads read of a class.
 
 #include <atomic>
 #include <cstdint>
@@ -10,7 +11,9 @@
 #include <vector>
 
 #include "localbag/class.hpp"
+#include "localbag/detail/function_ref.hpp"
 #include "localbag/dict.hpp"
+#include "locked.hpp"
 
 namespace localbag::detail {
 
@@ -22,13 +25,13 @@ struct ClassView {
 
 // Guards every class's `own`, `view` and `children`. Class mutation is rare; one mutex keeps a
 // change to a base and the rebuild of all its subclasses' views atomic. Never held while user
-// code runs.
+// code runs, except the copy constructors of class attribute values (see docs/design.md).
 std::mutex& class_mutex();
+using ClassLock = Locked<&class_mutex>;
 
 struct ClassState {
   std::string name;
   ClassRef base;
-  Class* self = nullptr;
   InitFn init;                     // nearest init along the chain; immutable
   std::vector<std::string> slots;  // all slot names, bases' first; immutable
 
@@ -38,7 +41,7 @@ struct ClassState {
   std::vector<std::weak_ptr<Class>> children;
 
   // Bumped (release) after every change of `view`; a thread compares it with the generation of
-  // the snapshot it holds (acquire) and refreshes under the mutex when they differ.
+  // the view it holds (acquire) and takes the new view under the mutex when they differ.
   std::atomic<std::uint64_t> generation{1};
 
   // Index of `name` in `slots`, or -1.
@@ -57,19 +60,26 @@ struct ClassState {
     std::vector<std::shared_ptr<const ClassView>> views;
   };
   // Replaces the own attributes and republishes the views of this class and its subclasses,
-  // moving the old ones to `displaced`. class_mutex() held. Strong guarantee.
-  void publish_own(Dict own_in, Displaced& displaced);
-  // This class and its live subclasses, parents before children. class_mutex() held.
-  void collect_family(std::vector<ClassState*>& out);
+  // moving the old ones to `displaced`. Strong guarantee.
+  void publish_own(const ClassLock& held, Dict own_in, Displaced& displaced);
+  // This class and its live subclasses, parents before children.
+  void collect_family(const ClassLock& held, std::vector<ClassState*>& out);
 };
 
 // The view of a class whose own attributes are `own` and whose base's view is `base_view`.
 std::shared_ptr<const ClassView> merge_view(const ClassView* base_view, const Dict& own);
 
-// `TypeError: cannot set 'x' attribute of immutable type 'local'` (verb: "set" or "delete").
-[[noreturn]] void throw_immutable_root(const char* verb, std::string_view name);
+// The class code's way into `Class` and `ClassSpec`, which have no other friends.
+struct ClassAccess {
+  static ClassState& state(const Class& cls) noexcept { return *cls.state_; }
+  static const ClassRef& base(const ClassSpec& spec) noexcept { return spec.base_; }
+  static const std::string& base_name(const ClassSpec& spec) noexcept { return spec.base_name_; }
 
-// `TypeError: cannot copy 'T' object` unless every value of `attrs` can be copied.
-void require_copyable(const Dict& attrs);
+  // Builds the class `spec` describes, derived from `base`, and links it to its base. `commit`
+  // (a registry entering its name) runs once the class is complete, before it is linked; when
+  // anything up to and including `commit` throws, nothing has changed. `ValueError` for a slot
+  // that is also a class attribute, `TypeError` for a class attribute that cannot be copied.
+  static ClassRef make(ClassSpec spec, ClassRef base, FunctionRef<void(const ClassRef&)> commit);
+};
 
 }  // namespace localbag::detail

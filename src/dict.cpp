@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <memory>
 
-#include "localbag/error.hpp"
-#include "localbag/repr.hpp"
+#include "localbag/detail/throw.hpp"
 
 // Layout. `entries_` keeps insertion order. A small dict has no index and no erased entry:
 // lookups scan comparing tags, erasure shifts. Once it grows past kLinearMax entries, an
@@ -25,23 +25,6 @@ std::size_t index_capacity_for(std::size_t entries) {
 }
 
 }  // namespace
-
-namespace detail {
-
-void throw_key_error(std::string_view key) {
-  std::string message;
-  repr_str(message, key);
-  throw KeyError(std::move(message));
-}
-
-void throw_dict_wrong_type(std::string_view key, const Value& held, std::string (*wanted_name)()) {
-  std::string message = "dict value ";
-  repr_str(message, key);
-  message += " is " + held.type_name() + ", not " + wanted_name();
-  throw TypeError(std::move(message));
-}
-
-}  // namespace detail
 
 Dict::Dict(std::initializer_list<std::pair<std::string_view, Value>> items) {
   for (const auto& [key, value] : items) set(key, value);
@@ -141,32 +124,21 @@ void Dict::build_index(std::size_t entries) {
 
 Value& Dict::insert_new(Name key, Value value) {
   // Everything that can throw happens before the dict changes: the key copy, the entry storage
-  // and the index. A small dict needs no hashes (its scan compares tags): they are computed
-  // when the index is first built.
-  const bool indexed = index_ != nullptr || entries_.size() + 1 > kLinearMax;
-  Entry entry{key.tag(), std::string(key.text()),
-              indexed ? key.hash() : (key.known_hash() != 0 ? key.known_hash() : kUnhashed),
-              std::move(value)};
-  struct Restore {  // gives the value back to the caller's argument if we throw after taking it
-    Entry& entry;
-    Value& value;
-    bool armed = true;
-    ~Restore() {
-      if (armed) value = std::move(entry.value);
-    }
-  };
-  Restore restore{entry, value};
+  // and the index; `value` moves in only after them. A small dict needs no hashes (its scan
+  // compares tags): they are computed when the index is first built.
   const std::size_t needed = entries_.size() + 1;
-  if (index_ != nullptr || needed > kLinearMax) {
-    if (index_ == nullptr || needed * 2 > index_mask_ + 1u) build_index(needed);
-  }
+  const bool indexed = index_ != nullptr || needed > kLinearMax;
+  Entry entry{key.tag(), std::string(key.text()),
+              indexed ? key.hash() : (key.known_hash() != 0 ? key.known_hash() : kUnhashed), {}};
+  if (indexed && (index_ == nullptr || needed * 2 > index_mask_ + 1u)) build_index(needed);
   if (entries_.size() == entries_.capacity()) {
     // Start with one entry (most per-thread dicts hold a few attributes; every touched
     // (object, thread) pair pays for its first buffer), then double.
     entries_.reserve(std::max<std::size_t>(1, entries_.size() * 2));
   }
-  restore.armed = false;
-  entries_.push_back(std::move(entry));  // capacity reserved: cannot throw
+  entry.value = std::move(value);
+  assert(entries_.size() < entries_.capacity());
+  entries_.push_back(std::move(entry));  // capacity reserved above: cannot throw
   ++live_;
   const std::size_t pos = entries_.size() - 1;
   if (index_ != nullptr) {
@@ -278,7 +250,8 @@ void Dict::update(Dict&& other) {
     }
     Entry& e = staged.entries_[next_new++];
     e.value = std::move(value);
-    entries_.push_back(std::move(e));  // reserved: cannot throw
+    assert(entries_.size() < entries_.capacity());
+    entries_.push_back(std::move(e));  // reserved above: cannot throw
     ++live_;
     if (index_ != nullptr) {
       *probe(entries_.back().hash, Name(entries_.back().key)) =

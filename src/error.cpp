@@ -1,4 +1,12 @@
+// The exception classes, and every Python error localbag raises (detail/throw.hpp): each message
+// is built here and nowhere else.
+
 #include "localbag/error.hpp"
+
+#include <initializer_list>
+
+#include "localbag/detail/throw.hpp"
+#include "localbag/value.hpp"
 
 namespace localbag {
 
@@ -12,4 +20,89 @@ std::string Error::to_string() const {
   return out;
 }
 
+namespace detail {
+namespace {
+
+std::string join(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (std::string_view p : parts) out += p;
+  return out;
+}
+
+// Python's repr of a str: the quoted, escaped text.
+std::string quoted(std::string_view text) {
+  std::string out;
+  repr_str(out, text);
+  return out;
+}
+
+}  // namespace
+
+void throw_no_attribute(std::string_view type, std::string_view name) {
+  throw AttributeError(join({"'", type, "' object has no attribute '", name, "'"}));
+}
+
+void throw_no_own_attribute(std::string_view type, std::string_view name) {
+  throw AttributeError(join({"'", type, "' object has no per-thread attribute '", name, "'"}));
+}
+
+void throw_dict_read_only(std::string_view type) {
+  throw AttributeError(join({"'", type, "' object attribute '__dict__' is read-only"}));
+}
+
+void throw_no_class_attribute(std::string_view cls, std::string_view name) {
+  throw AttributeError(join({"type object '", cls, "' has no attribute '", name, "'"}));
+}
+
+void throw_attr_wrong_type(std::string_view type, std::string_view name, const Value& held,
+                           TypeNameFn wanted) {
+  throw TypeError(join({"'", type, "' object attribute '", name, "' is ", held.type_name(),
+                        ", not ", wanted()}));
+}
+
+void throw_dict_wrong_type(std::string_view key, const Value& held, TypeNameFn wanted) {
+  throw TypeError(join({"dict value ", quoted(key), " is ", held.type_name(), ", not ", wanted()}));
+}
+
+void throw_value_wrong_type(const Value& held, TypeNameFn wanted) {
+  throw TypeError(join({"Value holds ", held.type_name(), ", not ", wanted()}));
+}
+
+void throw_not_copyable(std::string_view type) {
+  throw TypeError(join({"cannot copy '", type, "' object"}));
+}
+
+void throw_not_callable(std::string_view type) {
+  throw TypeError(join({"'", type, "' object is not callable"}));
+}
+
+void throw_init_args_unsupported() {
+  throw TypeError("Initialization arguments are not supported");
+}
+
+void throw_no_class() { throw TypeError("LocalObject needs a class"); }
+
+void throw_not_instance(std::string_view type, std::string_view cls) {
+  throw TypeError(join({"'", type, "' object is not an instance of '", cls, "'"}));
+}
+
+void throw_immutable_root(std::string_view verb, std::string_view name) {
+  throw TypeError(join({"cannot ", verb, " '", name, "' attribute of immutable type 'local'"}));
+}
+
+void throw_slot_conflict(std::string_view name) {
+  throw ValueError(join({quoted(name), " in __slots__ conflicts with class variable"}));
+}
+
+void throw_already_defined(std::string_view cls) {
+  throw ValueError(join({"class '", cls, "' is already defined"}));
+}
+
+void throw_key_error(std::string_view key) { throw KeyError(quoted(key)); }
+
+void throw_not_defined(std::string_view name) {
+  throw NameError(join({"name '", name, "' is not defined"}));
+}
+
+}  // namespace detail
 }  // namespace localbag

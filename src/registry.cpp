@@ -1,20 +1,11 @@
 #include "localbag/registry.hpp"
 
-#include <algorithm>
 #include <mutex>
 
 #include "class_state.hpp"
-#include "localbag/error.hpp"
-#include "localbag/repr.hpp"
+#include "localbag/detail/throw.hpp"
 
 namespace localbag {
-namespace {
-
-[[noreturn]] void throw_not_defined(std::string_view name) {
-  throw NameError("name '" + std::string(name) + "' is not defined");
-}
-
-}  // namespace
 
 Registry::Registry() = default;
 Registry::~Registry() = default;
@@ -26,46 +17,23 @@ Registry& Registry::global() {
 
 ClassRef Registry::define(ClassSpec spec) {
   std::unique_lock lock(mutex_);
-  if (spec.name_ == "local" || classes_.count(spec.name_) != 0) {
-    throw ValueError("class '" + spec.name_ + "' is already defined");
+  if (spec.name() == "local" || classes_.count(spec.name()) != 0) {
+    detail::throw_already_defined(spec.name());
   }
-  ClassRef base = spec.base_;
+  ClassRef base = detail::ClassAccess::base(spec);
   if (!base) {
-    if (spec.base_name_.empty() || spec.base_name_ == "local") {
+    const std::string& base_name = detail::ClassAccess::base_name(spec);
+    if (base_name.empty() || base_name == "local") {
       base = Class::local();
     } else {
-      auto it = classes_.find(spec.base_name_);
-      if (it == classes_.end()) throw_not_defined(spec.base_name_);
+      auto it = classes_.find(base_name);
+      if (it == classes_.end()) detail::throw_not_defined(base_name);
       base = it->second;
     }
   }
-  auto state = std::make_unique<detail::ClassState>();
-  state->name = spec.name_;
-  state->base = base;
-  state->init = spec.init_ ? std::move(spec.init_) : base->state_->init;
-  state->slots = base->state_->slots;
-  for (std::string& slot : spec.slots_) {
-    if (slot == "__dict__") continue;  // every local already has a __dict__
-    if (spec.attrs_.contains(slot)) {
-      throw ValueError(repr(slot) + " in __slots__ conflicts with class variable");
-    }
-    if (std::find(state->slots.begin(), state->slots.end(), slot) == state->slots.end()) {
-      state->slots.push_back(std::move(slot));
-    }
-  }
-  detail::require_copyable(spec.attrs_);
-  state->own = std::move(spec.attrs_);
-
-  ClassRef cls(new Class(std::move(state)));
-  std::lock_guard class_lock(detail::class_mutex());
-  detail::ClassState& s = *cls->state_;
-  s.view = detail::merge_view(base->state_->view.get(), s.own);
-  auto& siblings = base->state_->children;
-  std::erase_if(siblings, [](const std::weak_ptr<Class>& w) { return w.expired(); });
-  siblings.reserve(siblings.size() + 1);
-  classes_.emplace(s.name, cls);  // the last step that can throw
-  siblings.push_back(cls);
-  return cls;
+  return detail::ClassAccess::make(std::move(spec), std::move(base), [this](const ClassRef& cls) {
+    classes_.emplace(cls->name(), cls);
+  });
 }
 
 ClassRef Registry::find(std::string_view name) const {
@@ -77,7 +45,7 @@ ClassRef Registry::find(std::string_view name) const {
 
 ClassRef Registry::get(std::string_view name) const {
   ClassRef cls = find(name);
-  if (!cls) throw_not_defined(name);
+  if (!cls) detail::throw_not_defined(name);
   return cls;
 }
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "localbag/class.hpp"
+#include "localbag/dict.hpp"
 
 namespace localbag {
 
@@ -157,12 +157,6 @@ void repr_dict(std::string& out, const Dict& dict) {
     repr_append(out, value);
   }
   out += '}';
-}
-
-void repr_function(std::string& out, const Function& function) {
-  out += "<function ";
-  out += function.qualname;
-  out += '>';
 }
 
 }  // namespace detail

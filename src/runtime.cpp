@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <bit>
+#include <cassert>
 #include <cstdio>
 #include <cstdlib>
 
@@ -11,12 +12,12 @@
 namespace localbag::detail {
 
 // The fast path's table: plain data, so no TLS wrapper and no dynamic initialization.
-__thread ThreadTable tls_table;
+__thread RecordTable tls_table;
 
 namespace {
 
-// The process-wide bookkeeping. Leaked on purpose: threads may still exit, and objects still
-// die, while static destructors run at process exit.
+// The process-wide bookkeeping, guarded by `mutex`. Leaked on purpose: threads may still exit,
+// and objects still die, while static destructors run at process exit.
 struct Runtime {
   std::mutex mutex;
   std::vector<std::uint32_t> free_ids;  // capacity always >= next_id: push_back never throws
@@ -72,18 +73,19 @@ ThreadState& this_thread_state() {
     throw std::bad_alloc();
   }
   {
-    std::lock_guard lock(runtime().mutex);
+    const RuntimeLock held;
     ++runtime().live_threads;
   }
   tls_thread = state.release();
   return *tls_thread;
 }
 
-// Makes this thread's table hold index `id`. Called with the runtime mutex held, by the owner.
-void reserve_table(ThreadState& thread, std::uint32_t id) {
+// Makes this thread's table hold index `id`. Called by the owner.
+void reserve_table(const RuntimeLock&, ThreadState& thread, std::uint32_t id) {
+  assert(&thread == tls_thread);
   if (id < thread.capacity) return;
   const std::uint32_t capacity = std::bit_ceil(std::max<std::uint32_t>(16, id + 1));
-  auto* fresh = new std::atomic<SlotHead*>[capacity];
+  auto* fresh = new std::atomic<RecordHead*>[capacity];
   for (std::uint32_t i = 0; i < capacity; ++i) {
     fresh[i].store(i < thread.capacity ? thread.table[i].load(std::memory_order_relaxed) : nullptr,
                    std::memory_order_relaxed);
@@ -91,70 +93,69 @@ void reserve_table(ThreadState& thread, std::uint32_t id) {
   delete[] thread.table;
   thread.table = fresh;
   thread.capacity = capacity;
-  tls_table.slots = fresh;
+  tls_table.records = fresh;
   tls_table.size = capacity;
 }
 
-// Unlinks `slot` from its object's list, its thread's list and its thread's table. Runtime mutex
-// held.
-void unlink_locked(Slot& slot) noexcept {
-  slot.by_object.unlink();
-  slot.by_thread.unlink();
-  slot.thread->table[slot.object_id].store(nullptr, std::memory_order_relaxed);
+// Unlinks `record` from its object's list, its thread's list and its thread's table.
+void unlink(const RuntimeLock&, Record& record) noexcept {
+  record.by_object.unlink();
+  record.by_thread.unlink();
+  record.thread->table[record.object_id].store(nullptr, std::memory_order_relaxed);
   --runtime().live_records;
 }
 
 constexpr int kPrefetchDistance = 8;
 
-void prefetch_object_neighbours(Slot& slot) noexcept {
-  const auto at = ObjectSlots::s_iterator_to(slot);
+void prefetch_object_neighbours(Record& record) noexcept {
+  const auto at = ObjectRecords::s_iterator_to(record);
   __builtin_prefetch(std::next(at).pointed_node(), 1);
   __builtin_prefetch(std::prev(at).pointed_node(), 1);
 }
 
 // Destroys in reverse order of first touch, as C++ destroys in reverse order of construction;
 // freeing the newest allocation first also lets the allocator merge each chunk into the free
-// space above it instead of re-binning it, which keeps the per-slot cost flat for large N.
+// space above it instead of re-binning it, which keeps the per-record cost flat for large N.
 template <class List>
 void destroy_all(List& taken) noexcept {
   while (!taken.empty()) {
-    Slot& slot = taken.back();
+    Record& record = taken.back();
     taken.pop_back();
-    delete &slot;  // runs the values' destructors; they may use other LocalObjects
+    delete &record;  // runs the values' destructors; they may use other LocalObjects
   }
 }
 
 void thread_exit(ThreadState* thread) noexcept {
   if (thread == nullptr) return;
   for (;;) {
-    ThreadSlots taken;
+    ThreadRecords taken;
     {
-      std::lock_guard lock(runtime().mutex);
-      if (thread->slots.empty()) {
+      const RuntimeLock held;
+      if (thread->records.empty()) {
         // Nothing links to this thread any more: no other thread will read its table.
         delete[] thread->table;
         --runtime().live_threads;
         break;
       }
-      // Unlinking touches each slot's neighbours in its object's list, which live in memory
-      // the objects' creators wrote; prefetching them a few slots ahead overlaps those misses.
-      auto ahead = thread->slots.begin();
-      for (int i = 0; i < kPrefetchDistance && ahead != thread->slots.end(); ++i) ++ahead;
-      while (!thread->slots.empty()) {
-        if (ahead != thread->slots.end()) {
+      // Unlinking touches each record's neighbours in its object's list, which live in memory
+      // the objects' creators wrote; prefetching them a few records ahead overlaps those misses.
+      auto ahead = thread->records.begin();
+      for (int i = 0; i < kPrefetchDistance && ahead != thread->records.end(); ++i) ++ahead;
+      while (!thread->records.empty()) {
+        if (ahead != thread->records.end()) {
           prefetch_object_neighbours(*ahead);
           ++ahead;
         }
-        Slot& slot = thread->slots.front();
-        unlink_locked(slot);
-        taken.push_back(slot);
+        Record& record = thread->records.front();
+        unlink(held, record);
+        taken.push_back(record);
       }
     }
-    destroy_all(taken);  // may attach new slots to this thread: loop until none are left
+    destroy_all(taken);  // may attach new records to this thread: loop until none are left
   }
   if (tls_thread == thread) {
     tls_thread = nullptr;
-    tls_table.slots = nullptr;
+    tls_table.records = nullptr;
     tls_table.size = 0;
   }
   delete thread;
@@ -162,18 +163,20 @@ void thread_exit(ThreadState* thread) noexcept {
 
 }  // namespace
 
-ObjectCore::ObjectCore(ClassRef cls_in, std::vector<Value> args_in, Dict kwargs_in)
+std::mutex& runtime_mutex() { return runtime().mutex; }
+
+ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwargs_in)
     : cls(std::move(cls_in)),
-      state(cls->state_.get()),
+      class_state(&ClassAccess::state(*cls)),
       args(std::move(args_in)),
       kwargs(std::move(kwargs_in)) {
-  class_generation = &state->generation;
-  if (!state->slots.empty()) {
-    shared = std::make_unique<SharedSlots>(state->slots.size());
+  class_generation = &class_state->generation;
+  if (!class_state->slots.empty()) {
+    shared = std::make_unique<SharedSlots>(class_state->slots.size());
     dict_first = false;
   }
   Runtime& rt = runtime();
-  std::lock_guard lock(rt.mutex);
+  const RuntimeLock held;
   if (!rt.free_ids.empty()) {
     id = rt.free_ids.back();
     rt.free_ids.pop_back();
@@ -186,68 +189,45 @@ ObjectCore::ObjectCore(ClassRef cls_in, std::vector<Value> args_in, Dict kwargs_
   ++rt.live_objects;
 }
 
-ObjectCore::~ObjectCore() {
-  ObjectSlots taken;
+ObjectState::~ObjectState() {
+  ObjectRecords taken;
   {
     Runtime& rt = runtime();
-    std::lock_guard lock(rt.mutex);
-    while (!slots.empty()) {
-      Slot& slot = slots.front();
-      unlink_locked(slot);
-      taken.push_back(slot);
+    const RuntimeLock held;
+    while (!records.empty()) {
+      Record& record = records.front();
+      unlink(held, record);
+      taken.push_back(record);
     }
-    rt.free_ids.push_back(id);  // capacity reserved at creation: cannot throw
+    assert(rt.free_ids.size() < rt.free_ids.capacity());  // reserved when the id was handed out
+    rt.free_ids.push_back(id);
     --rt.live_objects;
   }
   destroy_all(taken);  // on this (the destroying) thread, outside the lock
 }
 
-Slot& attach(ObjectCore& object) {
+Record& attach(ObjectState& object) {
   ThreadState& thread = this_thread_state();
-  auto slot = std::make_unique<Slot>();
-  slot->thread = &thread;
-  slot->object_id = object.id;
+  auto record = std::make_unique<Record>();
+  record->thread = &thread;
+  record->object_id = object.id;
   {
-    Runtime& rt = runtime();
-    std::lock_guard lock(rt.mutex);
-    reserve_table(thread, object.id);
-    object.slots.push_back(*slot);
-    thread.slots.push_back(*slot);
-    thread.table[object.id].store(slot.get(), std::memory_order_relaxed);
-    ++rt.live_records;
+    const RuntimeLock held;
+    reserve_table(held, thread, object.id);
+    object.records.push_back(*record);
+    thread.records.push_back(*record);
+    thread.table[object.id].store(record.get(), std::memory_order_relaxed);
+    ++runtime().live_records;
   }
-  return *slot.release();
+  return *record.release();
 }
 
-void discard(Slot& slot) noexcept {
+void discard(Record& record) noexcept {
   {
-    std::lock_guard lock(runtime().mutex);
-    unlink_locked(slot);
+    const RuntimeLock held;
+    unlink(held, record);
   }
-  delete &slot;
-}
-
-const ClassView& current_view(Slot& slot, ClassState& state) {
-  const std::uint64_t generation = state.generation.load(std::memory_order_acquire);
-  if (slot.defaults_generation != generation || slot.view == nullptr) {
-    std::shared_ptr<const ClassView> fresh;
-    std::uint64_t fresh_generation;
-    {
-      std::lock_guard lock(class_mutex());
-      fresh = state.view;
-      fresh_generation = state.generation.load(std::memory_order_relaxed);
-    }
-    if (slot.pins > 0 && slot.view != nullptr) {
-      // A method found in the old snapshot may still be running on this thread: keep it.
-      if (!slot.retired)
-        slot.retired = std::make_unique<std::vector<std::shared_ptr<const ClassView>>>();
-      slot.retired->push_back(std::move(slot.view));
-    }
-    slot.view = std::move(fresh);
-    slot.defaults = &slot.view->attrs;
-    slot.defaults_generation = fresh_generation;
-  }
-  return *slot.view;
+  delete &record;
 }
 
 }  // namespace localbag::detail
@@ -256,7 +236,7 @@ namespace localbag {
 
 RuntimeStats runtime_stats() noexcept {
   detail::Runtime& rt = detail::runtime();
-  std::lock_guard lock(rt.mutex);
+  const detail::RuntimeLock held;
   return {rt.live_objects, rt.live_threads, rt.live_records, rt.next_id};
 }
 

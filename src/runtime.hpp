@@ -1,12 +1,12 @@
 #pragma once
-// Internal: the thread runtime. Who owns a thread's dict for an object, and how it is destroyed
+// Internal: the thread runtime. Who owns a thread's record for an object, and how it is destroyed
 // when the thread exits, when the object dies, or both at once. See docs/design.md.
 //
-// A Slot is one (thread, object) pair. It is linked into two intrusive lists, its object's and
+// A Record is one (thread, object) pair. It is linked into two intrusive lists, its object's and
 // its thread's, and published in its thread's table at the object's id. All linking, unlinking,
-// table growth and table clearing happen under one mutex (Runtime::mutex). Whoever unlinks a
-// slot (the exiting thread or the object's destroyer) owns it and destroys it after releasing the
-// mutex, so values' destructors never run under a lock and may use other LocalObjects.
+// table growth and table clearing happen under one mutex (runtime_mutex()). Whoever unlinks a
+// record (the exiting thread or the object's destroyer) owns it and destroys it after releasing
+// the mutex, so values' destructors never run under a lock and may use other LocalObjects.
 
 #include <atomic>
 #include <cstdint>
@@ -17,10 +17,12 @@
 #include <boost/intrusive/list.hpp>
 
 #include "class_state.hpp"
+#include "class_view.hpp"
 #include "localbag/class.hpp"
-#include "localbag/detail/thread_table.hpp"
+#include "localbag/detail/records.hpp"
 #include "localbag/dict.hpp"
 #include "localbag/value.hpp"
+#include "locked.hpp"
 
 namespace localbag::detail {
 
@@ -29,29 +31,32 @@ using AutoUnlinkHook =
 
 struct ThreadState;
 
-struct Slot : SlotHead {
+struct Record : RecordHead {
   ThreadState* thread = nullptr;
+  // Laid out like a base, so that object_id fits in its tail padding (see the size check below).
+  [[no_unique_address]] ViewHold view_hold;
   std::uint32_t object_id = 0;
-  std::uint32_t pins = 0;    // method calls in progress on this thread (see retire())
-  AutoUnlinkHook by_object;  // in ObjectCore::slots
-  AutoUnlinkHook by_thread;  // in ThreadState::slots
-  // Owns this thread's snapshot of the class attributes (SlotHead::defaults points into it).
-  std::shared_ptr<const ClassView> view;
-  // Snapshots replaced while a method call was running on this thread; freed when it returns.
-  std::unique_ptr<std::vector<std::shared_ptr<const ClassView>>> retired;
+  AutoUnlinkHook by_object;  // in ObjectState::records
+  AutoUnlinkHook by_thread;  // in ThreadState::records
 };
+// A touched (object, thread) pair costs sizeof(Record) before its entries: docs/performance.md.
+static_assert(sizeof(Record) <= 120, "a record grew: check the bytes-per-pair figure");
 
-template <AutoUnlinkHook Slot::*Hook>
-using SlotList =
-    boost::intrusive::list<Slot, boost::intrusive::member_hook<Slot, AutoUnlinkHook, Hook>,
+template <AutoUnlinkHook Record::*Hook>
+using RecordList =
+    boost::intrusive::list<Record, boost::intrusive::member_hook<Record, AutoUnlinkHook, Hook>,
                            boost::intrusive::constant_time_size<false>>;
-using ObjectSlots = SlotList<&Slot::by_object>;
-using ThreadSlots = SlotList<&Slot::by_thread>;
+using ObjectRecords = RecordList<&Record::by_object>;
+using ThreadRecords = RecordList<&Record::by_thread>;
+
+// Guards every record list, every thread's table and the object id free list.
+std::mutex& runtime_mutex();
+using RuntimeLock = Locked<&runtime_mutex>;
 
 struct ThreadState {
-  ThreadSlots slots;                        // guarded by the runtime mutex
-  std::atomic<SlotHead*>* table = nullptr;  // == tls_table.slots of the owner; guarded
-  std::uint32_t capacity = 0;               // == tls_table.size of the owner; guarded
+  ThreadRecords records;                      // guarded by runtime_mutex()
+  std::atomic<RecordHead*>* table = nullptr;  // == tls_table.records of the owner; guarded
+  std::uint32_t capacity = 0;                 // == tls_table.size of the owner; guarded
 };
 
 // Slot values shared by all threads (`__slots__`), guarded by their own mutex.
@@ -62,35 +67,29 @@ struct SharedSlots {
   std::vector<bool> present;
 };
 
-struct ObjectCore : ObjectHead {
-  ObjectCore(ClassRef cls, std::vector<Value> args, Dict kwargs);
-  ~ObjectCore();
-  ObjectCore(const ObjectCore&) = delete;
-  ObjectCore& operator=(const ObjectCore&) = delete;
+// What a LocalObject handle points to: the head the fast path reads, and everything else.
+struct ObjectState : ObjectHead {
+  ObjectState(ClassRef cls, std::vector<Value> args, Dict kwargs);
+  ~ObjectState();
+  ObjectState(const ObjectState&) = delete;
+  ObjectState& operator=(const ObjectState&) = delete;
 
   ClassRef cls;
-  ClassState* state;  // cls->state_, cached
+  ClassState* class_state;  // of `cls`, cached
   std::vector<Value> args;
   Dict kwargs;
   std::unique_ptr<SharedSlots> shared;  // when the class has slots
-  ObjectSlots slots;                    // guarded by the runtime mutex
+  ObjectRecords records;                // guarded by runtime_mutex()
 };
 
-// This thread's slot for `object`, or nullptr before its first access.
-inline Slot* this_thread_slot(const ObjectCore& object) noexcept {
-  const ThreadTable& table = tls_table;
-  if (object.id < table.size) {
-    return static_cast<Slot*>(table.slots[object.id].load(std::memory_order_relaxed));
-  }
-  return nullptr;
+// This thread's record for `object`, or nullptr before its first access.
+inline Record* this_thread_record(const ObjectState& object) noexcept {
+  return static_cast<Record*>(this_thread_record_head(object));
 }
 
-// Creates and publishes this thread's (empty) slot for `object`. Init has not run.
-Slot& attach(ObjectCore& object);
-// Unpublishes and destroys this thread's slot (an init that threw).
-void discard(Slot& slot) noexcept;
-
-// This thread's up-to-date snapshot of the object's class attributes.
-const ClassView& current_view(Slot& slot, ClassState& state);
+// Creates and publishes this thread's (empty) record for `object`. Init has not run.
+Record& attach(ObjectState& object);
+// Unpublishes and destroys this thread's record (an init that threw).
+void discard(Record& record) noexcept;
 
 }  // namespace localbag::detail

@@ -20,7 +20,11 @@ namespace localbag {
 
 class LocalObject;
 class Class;
-class Registry;
+
+namespace detail {
+struct ClassState;
+struct ClassAccess;
+}  // namespace detail
 
 /// A shared reference to a class. Objects keep their class alive.
 using ClassRef = std::shared_ptr<Class>;
@@ -41,6 +45,18 @@ struct Function {
   std::string qualname;
   MethodFn fn;
 };
+
+namespace detail {
+template <>
+struct PythonType<Function> {
+  static std::string name() { return "function"; }
+  static void repr(std::string& out, const Function& function) {
+    out += "<function ";
+    out += function.qualname;
+    out += '>';
+  }
+};
+}  // namespace detail
 
 /// The description of a class, filled in with chained calls and passed to `Registry::define`:
 ///
@@ -71,7 +87,7 @@ class ClassSpec {
   const std::string& name() const noexcept { return name_; }
 
  private:
-  friend class Registry;
+  friend struct detail::ClassAccess;
   std::string name_;
   std::string base_name_;
   ClassRef base_;
@@ -79,11 +95,6 @@ class ClassSpec {
   InitFn init_;
   std::vector<std::string> slots_;
 };
-
-namespace detail {
-struct ClassState;
-struct ObjectCore;
-}  // namespace detail
 
 /// A class of local objects. Created by `Registry::define`; shared by its objects, its
 /// subclasses and its registry. All members are safe to call from any thread.
@@ -123,10 +134,7 @@ class Class {
   Dict own_attrs() const;
 
  private:
-  friend class Registry;
-  friend class LocalObject;
-  friend struct detail::ClassState;
-  friend struct detail::ObjectCore;
+  friend struct detail::ClassAccess;
   explicit Class(std::unique_ptr<detail::ClassState> state);
 
   std::unique_ptr<detail::ClassState> state_;

@@ -16,16 +16,11 @@
 #include <boost/container/options.hpp>
 #include <boost/container/vector.hpp>
 
+#include "localbag/detail/throw.hpp"
 #include "localbag/key.hpp"
 #include "localbag/value.hpp"
 
 namespace localbag {
-
-namespace detail {
-[[noreturn]] void throw_key_error(std::string_view key);
-[[noreturn]] void throw_dict_wrong_type(std::string_view key, const Value& held,
-                                        std::string (*wanted_name)());
-}  // namespace detail
 
 /// An insertion-ordered dictionary of attribute values, like Python's `dict` with `str` keys.
 ///
@@ -257,5 +252,15 @@ class Dict {
   std::uint32_t index_mask_ = 0;    // index capacity - 1
   std::uint32_t live_ = 0;          // live entries
 };
+
+namespace detail {
+void repr_dict(std::string& out, const Dict& dict);
+
+template <>
+struct PythonType<Dict> {
+  static std::string name() { return "dict"; }
+  static void repr(std::string& out, const Dict& dict) { repr_dict(out, dict); }
+};
+}  // namespace detail
 
 }  // namespace localbag

@@ -13,17 +13,14 @@
 #include <vector>
 
 #include "localbag/class.hpp"
-#include "localbag/detail/thread_table.hpp"
+#include "localbag/detail/function_ref.hpp"
+#include "localbag/detail/records.hpp"
+#include "localbag/detail/throw.hpp"
 #include "localbag/dict.hpp"
 #include "localbag/key.hpp"
 #include "localbag/value.hpp"
 
 namespace localbag {
-
-namespace detail {
-[[noreturn]] void throw_attr_wrong_type(const LocalObject& self, std::string_view name,
-                                        const Value& held, std::string (*wanted_name)());
-}  // namespace detail
 
 /// A thread-local object, as `threading.local()` or an instance of a subclass of it.
 ///
@@ -72,9 +69,9 @@ class LocalObject {
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
       if (fast.value == nullptr) throw_missing(name);
       if (const T* p = fast.value->try_get<T>()) return *p;
-      detail::throw_attr_wrong_type(*this, name.text(), *fast.value, &detail::type_name<T>);
+      throw_wrong_type(name, *fast.value, &detail::type_name<T>);
     }
-    return get_cold<T>(name);
+    return get_slow<T>(name);
   }
 
   /// `getattr(obj, name, None)`-like: a copy of the `T`, or nullopt when absent or of another
@@ -106,7 +103,7 @@ class LocalObject {
     Value* v = find(name);
     if (v == nullptr) throw_not_own(name);
     if (T* p = v->try_get<T>()) return *p;
-    detail::throw_attr_wrong_type(*this, name.text(), *v, &detail::type_name<T>);
+    throw_wrong_type(name, *v, &detail::type_name<T>);
   }
 
   /// This thread's own value for `name`, or nullptr (`obj.__dict__.get(name)`).
@@ -132,7 +129,7 @@ class LocalObject {
       d->set(name, std::forward<T>(value));
       return;
     }
-    setattr_cold(name, std::forward<T>(value));
+    setattr_slow(name, std::forward<T>(value));
   }
 
   /// `del obj.name`: `AttributeError` when this thread has no `name` (also when it exists
@@ -144,7 +141,7 @@ class LocalObject {
 
   /// `obj.__dict__`: this thread's dict, created (and init run) on first use.
   Dict& dict() {
-    if (Dict* d = detail::this_thread_dict(*core_)) return *d;
+    if (Dict* d = detail::this_thread_dict(*head_)) return *d;
     return dict_slow();
   }
   const Dict& dict() const { return const_cast<LocalObject*>(this)->dict(); }
@@ -160,7 +157,7 @@ class LocalObject {
 
   /// `a is b`.
   friend bool operator==(const LocalObject& a, const LocalObject& b) noexcept {
-    return a.core_ == b.core_;
+    return a.head_ == b.head_;
   }
 
  protected:
@@ -172,20 +169,20 @@ class LocalObject {
   // This thread's dict when a lookup of `name` may start there: the thread is initialised, the
   // class has no slots, and the name is not `__dict__` (data descriptors come first in Python).
   Dict* fast_dict(Name name) const noexcept {
-    return core_->dict_first && !is_dunder_dict(name) ? detail::this_thread_dict(*core_) : nullptr;
+    return head_->dict_first && !is_dunder_dict(name) ? detail::this_thread_dict(*head_) : nullptr;
   }
-  // Lookup without a lock, in this thread's dict and this thread's snapshot of the class
-  // attributes. Not definite before the thread's first access, for classes with slots, for
-  // `__dict__`, and when the class changed since the snapshot was taken.
+  // Lookup without a lock, in this thread's dict and the class view this thread holds. Not
+  // definite before the thread's first access, for classes with slots, for `__dict__`, and when
+  // the class changed since this thread took its view.
   detail::FastLookup fast_lookup(Name name) const noexcept {
-    if (!core_->dict_first || is_dunder_dict(name)) return {};
-    detail::SlotHead* slot = detail::this_thread_slot_head(*core_);
-    if (slot == nullptr) return {};
-    if (const Value* v = slot->dict.find(name)) return {v, true};
-    if (slot->defaults_generation != core_->class_generation->load(std::memory_order_acquire)) {
+    if (!head_->dict_first || is_dunder_dict(name)) return {};
+    detail::RecordHead* record = detail::this_thread_record_head(*head_);
+    if (record == nullptr) return {};
+    if (const Value* v = record->dict.find(name)) return {v, true};
+    if (record->view_generation != head_->class_generation->load(std::memory_order_acquire)) {
       return {};
     }
-    return {slot->defaults->find(name), true};
+    return {record->view->find(name), true};
   }
   static bool is_dunder_dict(Name name) noexcept {
     return name.text().size() == 8 && std::memcmp(name.text().data(), "__dict__", 8) == 0;
@@ -196,29 +193,31 @@ class LocalObject {
   bool lookup(Name name, detail::FunctionRef<void(const Value&)> visit) const;
   [[noreturn]] void throw_missing(Name name) const;
   [[noreturn]] void throw_not_own(Name name) const;
+  [[noreturn]] void throw_wrong_type(Name name, const Value& held,
+                                     detail::TypeNameFn wanted) const;
   template <class T>
-  [[gnu::cold, gnu::noinline]] T get_cold(Name name) const {
+  [[gnu::cold, gnu::noinline]] T get_slow(Name name) const {
     std::optional<T> out;
     if (!lookup(name, [&](const Value& v) {
           if (const T* p = v.try_get<T>()) {
             out.emplace(*p);
           } else {
-            detail::throw_attr_wrong_type(*this, name.text(), v, &detail::type_name<T>);
+            throw_wrong_type(name, v, &detail::type_name<T>);
           }
         })) {
       throw_missing(name);
     }
     return std::move(*out);
   }
-  void setattr_slow(Name name, Value value);
   template <class T>
-  [[gnu::cold, gnu::noinline]] void setattr_cold(Name name, T&& value) {
-    setattr_slow(name, Value(std::forward<T>(value)));
+  [[gnu::cold, gnu::noinline]] void setattr_slow(Name name, T&& value) {
+    setattr_value(name, Value(std::forward<T>(value)));
   }
+  void setattr_value(Name name, Value value);
   void delattr_slow(Name name);
   Dict& dict_slow();
 
-  std::shared_ptr<detail::ObjectHead> core_;
+  std::shared_ptr<detail::ObjectHead> head_;
 };
 
 }  // namespace localbag

@@ -28,9 +28,9 @@ std::string repr(const T& object) {
   using S = detail::stored_t<T>;
   std::string out;
   if constexpr (std::is_same_v<std::decay_t<T>, S>) {
-    detail::repr_object<S>(out, object);
+    detail::PythonType<S>::repr(out, object);
   } else {
-    detail::repr_object<S>(out, S(object));  // a string view or literal, as the str it becomes
+    detail::PythonType<S>::repr(out, S(object));  // a string view or literal, as the str it becomes
   }
   return out;
 }

@@ -13,10 +13,11 @@
 #include <utility>
 #include <vector>
 
+#include "localbag/detail/throw.hpp"
+
 namespace localbag {
 
 class Value;
-class Dict;
 
 /// Python's `None`: what a default-constructed `Value` holds.
 struct None {
@@ -58,12 +59,9 @@ using stored_t = std::conditional_t<std::is_convertible_v<T, std::string_view> &
 
 std::string demangle(const std::type_info& type);
 template <class T>
-std::string type_name();
+struct PythonType;  // a type's Python name and repr: detail/value_traits.hpp
 template <class T>
-void repr_object(std::string& out, const T& object);
-[[noreturn]] void throw_not_copyable(const ValueOps& ops);
-[[noreturn]] void throw_wrong_type(const ValueOps* held, const std::type_info& wanted,
-                                   std::string (*wanted_name)());
+std::string type_name();
 
 template <class T>
 T* object_in(void* buffer) noexcept {
@@ -102,7 +100,7 @@ struct OpsFor {
     }
   }
   static void repr(std::string& out, const void* object) {
-    repr_object<T>(out, *object_in<T>(const_cast<void*>(object)));
+    PythonType<T>::repr(out, *object_in<T>(const_cast<void*>(object)));
   }
   static constexpr ValueOps ops{typeid(T),
                                 &type_name<T>,
@@ -140,7 +138,7 @@ class Value {
 
   Value(const Value& other) {
     if (other.ops_ != nullptr) {
-      if (other.ops_->copy == nullptr) detail::throw_not_copyable(*other.ops_);
+      if (other.ops_->copy == nullptr) detail::throw_not_copyable(other.ops_->name());
       other.ops_->copy(buffer_, other.buffer_);
       ops_ = other.ops_;
     }
@@ -177,7 +175,7 @@ class Value {
       *this = std::move(fresh);
     } else {
       T* object = new T(std::forward<A>(args)...);
-      reset();
+      Value old(std::move(*this));  // destroyed after the new object is installed, as in `=`
       *reinterpret_cast<T**>(buffer_) = object;
       ops_ = detail::ops_for<T>;
     }
@@ -213,12 +211,12 @@ class Value {
   template <class T>
   T& get() {
     if (T* p = try_get<T>()) return *p;
-    detail::throw_wrong_type(ops_, typeid(T), &detail::type_name<T>);
+    detail::throw_value_wrong_type(*this, &detail::type_name<T>);
   }
   template <class T>
   const T& get() const {
     if (const T* p = try_get<T>()) return *p;
-    detail::throw_wrong_type(ops_, typeid(T), &detail::type_name<T>);
+    detail::throw_value_wrong_type(*this, &detail::type_name<T>);
   }
 
   /// The held type (`typeid(None)` for `None`).

@@ -1,6 +1,9 @@
 #pragma once
-// Type names and Python reprs for the types a Value can hold. Included at the end of value.hpp,
-// so the function templates named in a ValueOps table are defined wherever a table is made.
+// How the types a Value holds look to Python: `PythonType<T>` gives a type's name (`str`,
+// `list`, or the C++ name) and appends its repr. Included at the end of value.hpp, so that the
+// functions named in a ValueOps table are defined wherever a table is made. Types defined above
+// Value (`Dict`, `Function`) specialize `PythonType` next to their own definition, so this file
+// names nothing above Value.
 
 #include <concepts>
 #include <cstdint>
@@ -10,11 +13,7 @@
 
 #include "localbag/value.hpp"
 
-namespace localbag {
-
-struct Function;
-
-namespace detail {
+namespace localbag::detail {
 
 void repr_int(std::string& out, long long value);
 void repr_uint(std::string& out, unsigned long long value);
@@ -22,8 +21,6 @@ void repr_float(std::string& out, double value);
 void repr_str(std::string& out, std::string_view text);
 void repr_list(std::string& out, const List& list);
 void repr_tuple(std::string& out, const Tuple& tuple);
-void repr_dict(std::string& out, const Dict& dict);
-void repr_function(std::string& out, const Function& function);
 
 // A user type can give its own repr with a function found by argument-dependent lookup:
 //   std::string localbag_repr(const MyType&);
@@ -33,54 +30,53 @@ concept HasUserRepr = requires(const T& t) {
 };
 
 template <class T>
-std::string type_name() {
-  if constexpr (std::is_same_v<T, bool>) {
-    return "bool";
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    return "str";
-  } else if constexpr (std::is_same_v<T, None>) {
-    return "NoneType";
-  } else if constexpr (std::is_same_v<T, List>) {
-    return "list";
-  } else if constexpr (std::is_same_v<T, Tuple>) {
-    return "tuple";
-  } else if constexpr (std::is_same_v<T, Dict>) {
-    return "dict";
-  } else if constexpr (std::is_same_v<T, Function>) {
-    return "function";
-  } else {
-    return demangle(typeid(T));
+struct PythonType {
+  // Python's name for the Python-like types, the C++ name for every other type (`int`, `long`,
+  // `double`, `MySocket`), so that two different C++ types never share a name.
+  static std::string name() {
+    if constexpr (std::is_same_v<T, bool>) {
+      return "bool";
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      return "str";
+    } else if constexpr (std::is_same_v<T, None>) {
+      return "NoneType";
+    } else if constexpr (std::is_same_v<T, List>) {
+      return "list";
+    } else if constexpr (std::is_same_v<T, Tuple>) {
+      return "tuple";
+    } else {
+      return demangle(typeid(T));
+    }
   }
-}
+
+  static void repr(std::string& out, const T& object) {
+    if constexpr (HasUserRepr<T>) {
+      out += localbag_repr(object);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      out += object ? "True" : "False";
+    } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+      repr_int(out, object);
+    } else if constexpr (std::is_integral_v<T>) {
+      repr_uint(out, object);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      repr_float(out, static_cast<double>(object));
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      repr_str(out, object);
+    } else if constexpr (std::is_same_v<T, List>) {
+      repr_list(out, object);
+    } else if constexpr (std::is_same_v<T, Tuple>) {
+      repr_tuple(out, object);
+    } else {
+      out += '<';
+      out += name();
+      out += " object>";
+    }
+  }
+};
 
 template <class T>
-void repr_object(std::string& out, const T& object) {
-  if constexpr (HasUserRepr<T>) {
-    out += localbag_repr(object);
-  } else if constexpr (std::is_same_v<T, bool>) {
-    out += object ? "True" : "False";
-  } else if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
-    repr_int(out, object);
-  } else if constexpr (std::is_integral_v<T>) {
-    repr_uint(out, object);
-  } else if constexpr (std::is_floating_point_v<T>) {
-    repr_float(out, static_cast<double>(object));
-  } else if constexpr (std::is_same_v<T, std::string>) {
-    repr_str(out, object);
-  } else if constexpr (std::is_same_v<T, List>) {
-    repr_list(out, object);
-  } else if constexpr (std::is_same_v<T, Tuple>) {
-    repr_tuple(out, object);
-  } else if constexpr (std::is_same_v<T, Dict>) {
-    repr_dict(out, object);
-  } else if constexpr (std::is_same_v<T, Function>) {
-    repr_function(out, object);
-  } else {
-    out += '<';
-    out += type_name<T>();
-    out += " object>";
-  }
+std::string type_name() {
+  return PythonType<T>::name();
 }
 
-}  // namespace detail
-}  // namespace localbag
+}  // namespace localbag::detail

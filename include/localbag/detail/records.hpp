@@ -1,0 +1,63 @@
+#pragma once
+// The part of the runtime that the inline fast path reads: this thread's table of records,
+// indexed by object id. A record is what one (thread, object) pair owns: the thread's dict for
+// the object and the class view it reads. The rest of the runtime (ownership, cleanup) lives in
+// src/runtime.hpp.
+//
+// Only the owning thread reads its table without a lock. Other threads write an entry (to
+// nullptr, when the object dies) only under the runtime mutex, and the owner grows its table only
+// under that mutex, so the owner's unlocked reads race with nothing; entries are atomics so that
+// the cross-thread store on object death is well defined.
+
+#include <atomic>
+#include <cstdint>
+
+#include "localbag/dict.hpp"
+
+namespace localbag::detail {
+
+// What the fast path reads of a record: the thread's attributes, and the attributes of the class
+// view this thread last took, with the class generation it was taken at.
+struct RecordHead {
+  Dict dict;
+  const Dict* view = nullptr;        // the view's attributes (owned by the record's ViewHold)
+  std::uint64_t view_generation = 0;  // class generations start at 1: 0 is never current
+};
+
+// This thread's records, indexed by object id. Plain data so that it can be `__thread`: no
+// dynamic initialization, no TLS wrapper call on access.
+struct RecordTable {
+  std::atomic<RecordHead*>* records;
+  std::uint32_t size;
+};
+
+extern __thread RecordTable tls_table;
+
+// The immutable head of a shared object: what the fast path needs to find this thread's record.
+struct ObjectHead {
+  std::uint32_t id = 0;
+  bool dict_first = true;  // false when the class has slots: they are checked before the dict
+  const std::atomic<std::uint64_t>* class_generation = nullptr;  // bumped on every class change
+};
+
+// This thread's record for the object, or nullptr before the thread's first access (init).
+inline RecordHead* this_thread_record_head(const ObjectHead& object) noexcept {
+  const RecordTable& table = tls_table;
+  if (object.id < table.size) return table.records[object.id].load(std::memory_order_relaxed);
+  return nullptr;
+}
+
+// This thread's dict for the object, or nullptr before the thread's first access (init).
+inline Dict* this_thread_dict(const ObjectHead& object) noexcept {
+  RecordHead* record = this_thread_record_head(object);
+  return record != nullptr ? &record->dict : nullptr;
+}
+
+// What the lock-free lookup found: a value, a definite absence (value == nullptr, definite), or
+// nothing definite (the caller takes the full lookup: first access, slots, a changed class).
+struct FastLookup {
+  const Value* value = nullptr;
+  bool definite = false;
+};
+
+}  // namespace localbag::detail

@@ -1,0 +1,58 @@
+#pragma once
+// Every Python error localbag raises, one `[[noreturn]]` function each, all defined in
+// src/error.cpp: the one place that builds a message and throws. Inline code calls these so that
+// it stays small; out-of-line code calls them so that each text is written once.
+
+#include <string>
+#include <string_view>
+
+namespace localbag {
+class Value;
+}  // namespace localbag
+
+namespace localbag::detail {
+
+// A type's Python-style name, produced only when an error needs it.
+using TypeNameFn = std::string (*)();
+
+// AttributeError: 'T' object has no attribute 'x'
+[[noreturn]] void throw_no_attribute(std::string_view type, std::string_view name);
+// AttributeError: 'T' object has no per-thread attribute 'x'
+[[noreturn]] void throw_no_own_attribute(std::string_view type, std::string_view name);
+// AttributeError: 'T' object attribute '__dict__' is read-only
+[[noreturn]] void throw_dict_read_only(std::string_view type);
+// AttributeError: type object 'T' has no attribute 'x'
+[[noreturn]] void throw_no_class_attribute(std::string_view cls, std::string_view name);
+
+// TypeError: 'T' object attribute 'x' is int, not str
+[[noreturn]] void throw_attr_wrong_type(std::string_view type, std::string_view name,
+                                        const Value& held, TypeNameFn wanted);
+// TypeError: dict value 'x' is int, not str
+[[noreturn]] void throw_dict_wrong_type(std::string_view key, const Value& held,
+                                        TypeNameFn wanted);
+// TypeError: Value holds int, not str
+[[noreturn]] void throw_value_wrong_type(const Value& held, TypeNameFn wanted);
+// TypeError: cannot copy 'T' object
+[[noreturn]] void throw_not_copyable(std::string_view type);
+// TypeError: 'int' object is not callable
+[[noreturn]] void throw_not_callable(std::string_view type);
+// TypeError: Initialization arguments are not supported
+[[noreturn]] void throw_init_args_unsupported();
+// TypeError: LocalObject needs a class
+[[noreturn]] void throw_no_class();
+// TypeError: 'T' object is not an instance of 'C'
+[[noreturn]] void throw_not_instance(std::string_view type, std::string_view cls);
+// TypeError: cannot set 'x' attribute of immutable type 'local' (verb: "set" or "delete")
+[[noreturn]] void throw_immutable_root(std::string_view verb, std::string_view name);
+
+// ValueError: 'x' in __slots__ conflicts with class variable
+[[noreturn]] void throw_slot_conflict(std::string_view name);
+// ValueError: class 'X' is already defined
+[[noreturn]] void throw_already_defined(std::string_view cls);
+
+// KeyError: 'x'
+[[noreturn]] void throw_key_error(std::string_view key);
+// NameError: name 'X' is not defined
+[[noreturn]] void throw_not_defined(std::string_view name);
+
+}  // namespace localbag::detail
