@@ -97,20 +97,20 @@ void BM_baseline_tbb_ets_map_get(benchmark::State& state) {
 }
 BENCHMARK(BM_baseline_tbb_ets_map_get);
 
-// ---- The seed's design (_threading_local.py), ported to C++. ----
+// ---- The design of CPython's pure-Python _threading_local module, ported to C++. ----
 //
-// Each object owns one recursive lock (the seed's RLock), taken around EVERY attribute access.
-// Under it, `patch` finds the calling thread's dict (the seed keeps it in the thread's
+// Each object owns one recursive lock (_threading_local's RLock), taken around EVERY attribute access.
+// Under it, `patch` finds the calling thread's dict (_threading_local keeps it in the thread's
 // `__dict__` under the object's key; the port keeps the dicts beside the object, keyed by
 // thread id) and, on the thread's first access, creates it and runs init in that thread.
 // The attribute is then looked up in that dict, then in the class attributes.
-// (The seed drops a thread's dict with the thread object; this port keeps it until the object
+// (_threading_local drops a thread's dict with the thread object; this port keeps it until the object
 // dies, which changes nothing for the timed accesses.)
-class SeedLocal {
+class LockPerAccessLocal {
  public:
-  using Init = std::function<void(SeedLocal&)>;
+  using Init = std::function<void(LockPerAccessLocal&)>;
 
-  explicit SeedLocal(const AnyMap* class_attrs = nullptr, Init init = {})
+  explicit LockPerAccessLocal(const AnyMap* class_attrs = nullptr, Init init = {})
       : class_attrs_(class_attrs), init_(std::move(init)) {
     std::lock_guard<std::recursive_mutex> guard(lock_);
     dicts_.emplace(std::this_thread::get_id(), AnyMap{});  // __new__ makes the creator's dict
@@ -153,13 +153,13 @@ class SeedLocal {
   Init init_;
 };
 
-SeedLocal& shared_seed_local() {
-  static auto* obj = new SeedLocal();  // leaked: shared by every benchmark thread
+LockPerAccessLocal& shared_lock_per_access_local() {
+  static auto* obj = new LockPerAccessLocal();  // leaked: shared by every benchmark thread
   return *obj;
 }
 
-void BM_baseline_seed_design_get(benchmark::State& state) {
-  SeedLocal& obj = shared_seed_local();
+void BM_baseline_lock_per_access_get(benchmark::State& state) {
+  LockPerAccessLocal& obj = shared_lock_per_access_local();
   int i = 0;
   for (const std::string& name : bench::attr_names(8)) obj.set(name, bench::value_for(name, i++));
   for (auto _ : state) {
@@ -168,6 +168,6 @@ void BM_baseline_seed_design_get(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_baseline_seed_design_get)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_baseline_lock_per_access_get)->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace

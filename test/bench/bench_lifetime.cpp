@@ -126,7 +126,7 @@ class CrossCorePin {
   bool pinned_ = false;
 };
 
-// ---- First access in a fresh thread: the seed's MyLocal, init included. ----
+// ---- First access in a fresh thread: the walkthrough's MyLocal, init included. ----
 // Each iteration starts a thread whose first localbag call is `get<int>("number")` on an
 // object made with color='red'; that runs init (sets `initialized`, copies the kwargs) and
 // then finds `number` on the class. Only that call is timed.

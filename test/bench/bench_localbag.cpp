@@ -129,7 +129,7 @@ void BM_localbag_hasattr_miss(benchmark::State& state) {
 }
 BENCHMARK(BM_localbag_hasattr_miss);
 
-// ---- call("squared"): the seed's method, `return self.number ** 2`, number in the dict. ----
+// ---- call("squared"): the walkthrough's method, `return self.number ** 2`, number in the dict. ----
 
 void BM_localbag_call_method(benchmark::State& state) {
   localbag::Registry registry;

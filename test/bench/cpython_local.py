@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Times the localbag benchmark's operations on CPython's threading.local and on the seed's
-pure-Python design, printing ns per operation.
+"""Times the localbag benchmark's operations on CPython's threading.local and on the design of
+CPython's pure-Python `_threading_local` module, printing ns per operation.
 
-The seed is the old pure-Python `_threading_local` module (its docstring is localbag's
-walkthrough): every attribute access takes the object's RLock, finds the calling thread's dict,
+In `_threading_local` (its docstring is localbag's walkthrough) every attribute access takes
+the object's RLock, finds the calling thread's dict,
 creating it and running __init__ on the thread's first access, then does a normal attribute
-access on that dict. `SeedLocal` below re-implements that design for Python 3.
+access on that dict. `LockPerAccessLocal` below re-implements that design for Python 3.
 
 The objects mirror the C++ cases: the thread's dict holds 8 attributes, "number" inserted last;
 the class-default cases hold the other 7 and find `number` 1 or 3 classes up.
@@ -25,9 +25,9 @@ import timeit
 NAMES8 = ["color", "socket", "widgets", "initialized", "depth", "buffer", "retries", "number"]
 
 
-# ---- The seed's design, ported ----
+# ---- The design of CPython's pure-Python _threading_local, ported ----
 
-class _SeedBase:
+class _LockPerAccessBase:
     __slots__ = ("_local__key", "_local__args", "_local__lock")
 
     def __new__(cls, *args, **kw):
@@ -44,7 +44,7 @@ class _SeedBase:
         return self
 
 
-def _seed_patch(self):
+def _lock_per_access_patch(self):
     """Points self.__dict__ at the calling thread's dict; creates it (and runs __init__)."""
     key = object.__getattribute__(self, "_local__key")
     thread_dict = threading.current_thread().__dict__
@@ -61,14 +61,14 @@ def _seed_patch(self):
         object.__setattr__(self, "__dict__", d)
 
 
-class SeedLocal(_SeedBase):
-    """threading.local as the seed builds it: one RLock taken around every access."""
+class LockPerAccessLocal(_LockPerAccessBase):
+    """threading.local as _threading_local builds it: one RLock taken around every access."""
 
     def __getattribute__(self, name):
         lock = object.__getattribute__(self, "_local__lock")
         lock.acquire()
         try:
-            _seed_patch(self)
+            _lock_per_access_patch(self)
             return object.__getattribute__(self, name)
         finally:
             lock.release()
@@ -77,7 +77,7 @@ class SeedLocal(_SeedBase):
         lock = object.__getattribute__(self, "_local__lock")
         lock.acquire()
         try:
-            _seed_patch(self)
+            _lock_per_access_patch(self)
             return object.__setattr__(self, name, value)
         finally:
             lock.release()
@@ -86,7 +86,7 @@ class SeedLocal(_SeedBase):
         lock = object.__getattribute__(self, "_local__lock")
         lock.acquire()
         try:
-            _seed_patch(self)
+            _lock_per_access_patch(self)
             return object.__delattr__(self, name)
         finally:
             lock.release()
@@ -153,7 +153,7 @@ def main():
     parser.add_argument("--repeat", type=int, default=5, help="timing runs per figure (median)")
     args = parser.parse_args()
 
-    impls = {"threading.local": threading.local, "seed design": SeedLocal}
+    impls = {"threading.local": threading.local, "_threading_local": LockPerAccessLocal}
     objects = {label: make_objects(base) for label, base in impls.items()}
     # Sanity: both implementations answer the same.
     for label, objs in objects.items():
@@ -171,10 +171,10 @@ def main():
     print(f"CPython {platform.python_version()} ({sys.executable}); CPU ns/op, median of "
           f"{args.repeat} runs; each figure includes the timeit loop's {loop_ns:.1f} ns/iteration")
     width = max(len(op) for op, *_ in OPERATIONS)
-    print(f"{'operation':<{width}}  {'threading.local':>16}  {'seed design':>12}  C++ case")
+    print(f"{'operation':<{width}}  {'threading.local':>16}  {'_threading_local':>17}  C++ case")
     for row in results:
         print(f"{row['operation']:<{width}}  {row['threading.local']:>16.1f}  "
-              f"{row['seed design']:>12.1f}  {row['cpp_case']}")
+              f"{row['_threading_local']:>17.1f}  {row['cpp_case']}")
 
     if args.json:
         with open(args.json, "w", encoding="utf-8") as out:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Draws localbag-bench's results (Google Benchmark JSON) as one PNG chart: each localbag
-hot-path case beside its baseline, the issue's targets, and the per-item lifetime costs.
+hot-path case beside its baseline, the performance targets, and the per-item lifetime costs.
 
 Usage: plot.py BENCH.json [-o OUT.png] [--cpython CPYTHON.json]
 Needs matplotlib (Debian: python3-matplotlib).
@@ -29,7 +29,7 @@ HOT = [
     "BM_localbag_get_string/64",
     "BM_baseline_boost_tss_map_get",
     "BM_baseline_tbb_ets_map_get",
-    "BM_baseline_seed_design_get/threads:1",
+    "BM_baseline_lock_per_access_get/threads:1",
     "BM_localbag_get_default/1",
     "BM_localbag_get_default/3",
     "BM_localbag_set_existing",
@@ -37,7 +37,7 @@ HOT = [
     "BM_localbag_hasattr_miss",
     "BM_localbag_call_method",
 ]
-LOCALBAG, BASELINE, PYTHON, SEEDPY = "#1f77b4", "#9a9a9a", "#ff9f40", "#d62728"
+LOCALBAG, BASELINE, PYTHON, LOCK_PER_ACCESS = "#1f77b4", "#9a9a9a", "#ff9f40", "#d62728"
 
 
 def short(case):
@@ -55,7 +55,7 @@ def hot_panel(ax, m, cpy):
         colors.append(LOCALBAG if case.startswith("BM_localbag") else BASELINE)
         py = cpy.get(case)
         if py:
-            for impl, color in (("threading.local", PYTHON), ("seed design", SEEDPY)):
+            for impl, color in (("threading.local", PYTHON), ("_threading_local", LOCK_PER_ACCESS)):
                 labels.append(f"  CPython {impl}")
                 values.append(py[impl])
                 colors.append(color)
@@ -96,7 +96,7 @@ def target_panel(ax, m):
     ax.invert_yaxis()
     ax.set_xlabel("measured / limit (for >= targets: limit / measured)\n"
                   "green: met, red: not met, grey: unreliable (machine busy)")
-    ax.set_title("Targets (issue 3)", fontsize=10)
+    ax.set_title("Targets", fontsize=10)
     rels = [r[1] / r[2] if r[3] == "le" else r[2] / r[1] for r in rows if r[1]]
     ax.set_xlim(0, max(rels + [1.0]) * 1.5)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reads localbag-bench's Google Benchmark JSON and prints (1) every case's median time with
-its ratio to its baseline and (2) the performance targets of issue 3, each met / not met.
+its ratio to its baseline and (2) the performance targets of docs/performance.md, each met / not met.
 
 All ratios are of medians from the same run (aggregate "median" entries when the run used
 --benchmark_repetitions, else the median of the iteration entries). The time of a case ("time"
@@ -63,8 +63,8 @@ def load(path, time="cpu"):
 def baseline_of(case):
     """(baseline case, what the comparison means) for a localbag case, or None."""
     if case.startswith("BM_localbag_get_string/8/threads:"):
-        return case.replace("BM_localbag_get_string/8", "BM_baseline_seed_design_get"), \
-            "seed design, same threads"
+        return case.replace("BM_localbag_get_string/8", "BM_baseline_lock_per_access_get"), \
+            "_threading_local design, same threads"
     if case.startswith("BM_localbag_get_string/"):
         return "BM_baseline_tls_map_get", "hand-rolled TLS map"
     if case == "BM_localbag_get_key":
@@ -92,7 +92,7 @@ def _spread(values):
 
 
 def targets(m):
-    """[(target text, measured, limit, 'le'|'ge', detail)] for the issue's targets."""
+    """[(target text, measured, limit, 'le'|'ge', detail)] for the performance targets."""
     out = []
 
     def ratio(a, b, field="time"):
@@ -172,15 +172,15 @@ def print_cases(m, cpy):
         py = cpy.get(case)
         rows.append((case, t, base[0] if base else "", base[1] if base else "", r,
                      f"{py['threading.local']:.0f}" if py else "",
-                     f"{py['seed design']:.0f}" if py else "", " ".join(extra)))
+                     f"{py['_threading_local']:.0f}" if py else "", " ".join(extra)))
     w = max(len(r[0]) for r in rows)
     wb = max(len(r[2]) for r in rows)
     print(f"{'case':<{w}}  {'median ns':>10}  {'baseline':<{wb}}  {'ratio':>6}  "
-          f"{'CPython':>7}  {'seed.py':>7}  counters")
+          f"{'CPython':>7}  {'_thr_loc':>8}  counters")
     for case, t, base, _, r, py1, py2, extra in rows:
         ts = "-" if t is None else f"{t:.2f}"
         rs = "" if r is None else f"{r:.2f}"
-        print(f"{case:<{w}}  {ts:>10}  {base:<{wb}}  {rs:>6}  {py1:>7}  {py2:>7}  {extra}")
+        print(f"{case:<{w}}  {ts:>10}  {base:<{wb}}  {rs:>6}  {py1:>7}  {py2:>8}  {extra}")
 
 
 def print_targets(ts):

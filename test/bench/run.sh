@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One command for localbag's performance figures (issue 3): builds a release build of the
-# benchmark, runs it (5 repetitions, medians), times CPython's threading.local and the seed's
-# pure-Python design, draws the chart and prints the ratio table with every target met / not met.
+# One command for localbag's performance figures (docs/performance.md): builds a release build
+# of the benchmark, runs it (5 repetitions, medians), times CPython's threading.local and the
+# lock-per-access design of CPython's pure-Python _threading_local module, draws the chart and prints the ratio table with every target met / not met.
 #
 #   test/bench/run.sh [extra localbag-bench flags, e.g. --benchmark_filter=get_]
 #
@@ -45,7 +45,7 @@ echo "== localbag-bench ($reps repetitions, medians) -> $bench_json"
 cpython_json=$out/cpython_local.json
 cpython_args=()
 if [ "${SKIP_CPYTHON:-0}" != 1 ]; then
-  echo "== CPython: threading.local and the seed's design"
+  echo "== CPython: threading.local and _threading_local's design"
   "$python" "$here/cpython_local.py" --json "$cpython_json"
   cpython_args=(--cpython "$cpython_json")
 fi
