@@ -99,9 +99,9 @@ ClassRef ClassAccess::make(ClassSpec spec, ClassRef base,
   return cls;
 }
 
-const ClassView& current_view(RecordHead& head, ViewHold& hold, ClassState& state) {
+const ClassView& current_view(ViewRef& ref, ViewHold& hold, ClassState& state) {
   const std::uint64_t generation = state.generation.load(std::memory_order_acquire);
-  if (head.view_generation != generation || hold.view == nullptr) {
+  if (ref.generation != generation || hold.view == nullptr) {
     std::shared_ptr<const ClassView> fresh;
     std::uint64_t fresh_generation;
     {
@@ -117,8 +117,8 @@ const ClassView& current_view(RecordHead& head, ViewHold& hold, ClassState& stat
       hold.retired->push_back(std::move(hold.view));
     }
     hold.view = std::move(fresh);
-    head.view = &hold.view->attrs;
-    head.view_generation = fresh_generation;
+    ref.attrs = &hold.view->attrs;
+    ref.generation = fresh_generation;
   }
   return *hold.view;
 }

@@ -1,28 +1,28 @@
 #pragma once
-// Internal: a record's hold on its class's view. The fast path reads the view through the record
-// head (`RecordHead::view`, `view_generation`); `ViewHold` keeps that view alive, `current_view`
-// takes the new one when the class changed, and `ViewPin` keeps the view a running method was
-// found in alive until the method returns.
+// Internal: a record's hold on its class's view. The fast path reads the view through a `ViewRef`
+// in the record's head; `ViewHold` keeps that view alive, `current_view` takes the new one when
+// the class changed, and `ViewPin` keeps the view a running method was found in alive until the
+// method returns.
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include "class_state.hpp"
-#include "localbag/detail/records.hpp"
+#include "localbag/detail/view_ref.hpp"
 
 namespace localbag::detail {
 
 struct ViewHold {
-  std::shared_ptr<const ClassView> view;  // RecordHead::view points into it
+  std::shared_ptr<const ClassView> view;  // the ViewRef beside it points into it
   // Views replaced while a method call was running on this thread; freed when it returns.
   std::unique_ptr<std::vector<std::shared_ptr<const ClassView>>> retired;
   std::uint32_t pins = 0;  // method calls in progress on this thread
 };
 
-// The class's current view, taken into `head` and `hold` first when the class changed since they
+// The class's current view, taken into `ref` and `hold` first when the class changed since they
 // took theirs.
-const ClassView& current_view(RecordHead& head, ViewHold& hold, ClassState& state);
+const ClassView& current_view(ViewRef& ref, ViewHold& hold, ClassState& state);
 
 // Keeps the views of `hold` alive while a method runs.
 class ViewPin {

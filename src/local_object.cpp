@@ -109,7 +109,7 @@ bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visi
     return true;
   }
   const detail::ClassView& view =
-      detail::current_view(record, record.view_hold, *object.class_state);
+      detail::current_view(record.view, record.view_hold, *object.class_state);
   if (const Value* v = view.attrs.find(name)) {
     visit(*v);
     return true;
@@ -194,7 +194,7 @@ Value LocalObject::call(Name name, Args args) {
     found = &held;
   } else {
     const detail::ClassView& view =
-        detail::current_view(record, record.view_hold, *object.class_state);
+        detail::current_view(record.view, record.view_hold, *object.class_state);
     found = view.attrs.find(name);
     if (found == nullptr) self.throw_missing(name);
   }

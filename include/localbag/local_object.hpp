@@ -179,10 +179,10 @@ class LocalObject {
     detail::RecordHead* record = detail::this_thread_record_head(*head_);
     if (record == nullptr) return {};
     if (const Value* v = record->dict.find(name)) return {v, true};
-    if (record->view_generation != head_->class_generation->load(std::memory_order_acquire)) {
+    if (record->view.generation != head_->class_generation->load(std::memory_order_acquire)) {
       return {};
     }
-    return {record->view->find(name), true};
+    return {record->view.attrs->find(name), true};
   }
   static bool is_dunder_dict(Name name) noexcept {
     return name.text().size() == 8 && std::memcmp(name.text().data(), "__dict__", 8) == 0;

@@ -12,16 +12,16 @@
 #include <atomic>
 #include <cstdint>
 
+#include "localbag/detail/view_ref.hpp"
 #include "localbag/dict.hpp"
 
 namespace localbag::detail {
 
-// What the fast path reads of a record: the thread's attributes, and the attributes of the class
-// view this thread last took, with the class generation it was taken at.
+// What the fast path reads of a record: the thread's attributes, and the class view this thread
+// last took (kept alive by the rest of the record).
 struct RecordHead {
   Dict dict;
-  const Dict* view = nullptr;        // the view's attributes (owned by the record's ViewHold)
-  std::uint64_t view_generation = 0;  // class generations start at 1: 0 is never current
+  ViewRef view;
 };
 
 // This thread's records, indexed by object id. Plain data so that it can be `__thread`: no
