@@ -4,11 +4,12 @@
 
 #include "class_state.hpp"
 #include "localbag/detail/throw.hpp"
+#include "runtime.hpp"
 
 namespace localbag {
 
-Registry::Registry() = default;
-Registry::~Registry() = default;
+Registry::Registry() { detail::register_for_fork(mutex_); }
+Registry::~Registry() { detail::unregister_for_fork(mutex_); }
 
 Registry& Registry::global() {
   static Registry* const registry = new Registry;  // leaked: usable during process exit

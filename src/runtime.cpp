@@ -2,10 +2,12 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <bit>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 
 #include "localbag/stats.hpp"
 
@@ -16,15 +18,34 @@ __thread RecordTable tls_table;
 
 namespace {
 
+using ThreadList = boost::intrusive::list<
+    ThreadState, boost::intrusive::member_hook<ThreadState, boost::intrusive::list_member_hook<>,
+                                               &ThreadState::in_runtime>>;
+using SharedSlotsList = boost::intrusive::list<
+    SharedSlots, boost::intrusive::member_hook<SharedSlots, boost::intrusive::list_member_hook<>,
+                                               &SharedSlots::in_fork_list>>;
+
 // The process-wide bookkeeping, guarded by `mutex`. Leaked on purpose: threads may still exit,
 // and objects still die, while static destructors run at process exit.
 struct Runtime {
+  Runtime();
   std::mutex mutex;
-  std::vector<std::uint32_t> free_ids;  // capacity always >= next_id: push_back never throws
+  // Object ids: a min-heap, so the lowest free id is reused first and ids (and with them the
+  // dense tables) stay as low as the number of objects alive allows. Capacity always >=
+  // next_id: returning an id never allocates.
+  std::vector<std::uint32_t> free_ids;
   std::uint32_t next_id = 0;
   std::uint64_t live_objects = 0;
   std::uint64_t live_threads = 0;
   std::uint64_t live_records = 0;
+  std::uint64_t table_bytes = 0;
+  ThreadList threads;  // every ThreadState not yet destroyed
+
+  // What fork() must take before it copies the process: guarded by `fork_list_mutex`, which is
+  // never held with the runtime mutex except by the fork handlers.
+  std::mutex fork_list_mutex;
+  std::vector<std::shared_mutex*> registry_mutexes;
+  SharedSlotsList shared_slots;
 };
 
 Runtime& runtime() {
@@ -36,26 +57,33 @@ __thread ThreadState* tls_thread;
 __thread bool tls_guard_done;  // this thread's thread_local guard has already run
 
 void thread_exit(ThreadState* thread) noexcept;
+pthread_key_t exit_key();
 
 // Runs the thread-exit cleanup when the thread's C++ thread_local objects are destroyed:
 // for std::thread, boost::thread, raw pthreads, and the main thread at exit().
 struct ThreadGuard {
   ~ThreadGuard() {
-    thread_exit(tls_thread);
+    if (ThreadState* thread = tls_thread) {
+      pthread_setspecific(exit_key(), nullptr);  // cleaned here: the key has nothing left to do
+      thread_exit(thread);
+    }
     tls_guard_done = true;
   }
 };
 thread_local ThreadGuard guard;
 
-// A thread that touches an object again after its guard ran (from another thread_local's
-// destructor) gets a fresh state, cleaned up by this pthread key destructor, which runs after all
-// thread_local destructors.
-void backstop_destructor(void* state) { thread_exit(static_cast<ThreadState*>(state)); }
+// Every thread state is also registered with this pthread key, whose destructor runs after all
+// thread_local destructors. It cleans up a thread whose first touch came too late for the
+// guard: inside a pthread key destructor (a C library's per-thread cleanup, a
+// boost::thread_specific_ptr on a std::thread), in a thread_local destructor that runs after
+// the guard, or after the guard itself. glibc runs key destructors again while a destructor
+// sets a key, so a touch from another key's destructor is cleaned up in the next round.
+void exit_key_destructor(void* state) { thread_exit(static_cast<ThreadState*>(state)); }
 
-pthread_key_t backstop_key() {
+pthread_key_t exit_key() {
   static const pthread_key_t key = [] {
     pthread_key_t k;
-    if (pthread_key_create(&k, &backstop_destructor) != 0) {
+    if (pthread_key_create(&k, &exit_key_destructor) != 0) {
       std::fputs("localbag: pthread_key_create failed\n", stderr);
       std::abort();
     }
@@ -67,50 +95,171 @@ pthread_key_t backstop_key() {
 ThreadState& this_thread_state() {
   if (tls_thread != nullptr) return *tls_thread;
   auto state = std::make_unique<ThreadState>();
+  if (pthread_setspecific(exit_key(), state.get()) != 0) throw std::bad_alloc();
   if (!tls_guard_done) {
     [[maybe_unused]] ThreadGuard* g = &guard;  // odr-use: constructs it, registers its destructor
-  } else if (pthread_setspecific(backstop_key(), state.get()) != 0) {
-    throw std::bad_alloc();
   }
   {
     const RuntimeLock held;
+    runtime().threads.push_back(*state);
     ++runtime().live_threads;
   }
   tls_thread = state.release();
   return *tls_thread;
 }
 
-// Makes this thread's table hold index `id`. Called by the owner.
-void reserve_table(const RuntimeLock&, ThreadState& thread, std::uint32_t id) {
-  assert(&thread == tls_thread);
-  if (id < thread.capacity) return;
-  const std::uint32_t capacity = std::bit_ceil(std::max<std::uint32_t>(16, id + 1));
-  auto* fresh = new std::atomic<RecordHead*>[capacity];
-  for (std::uint32_t i = 0; i < capacity; ++i) {
-    fresh[i].store(i < thread.capacity ? thread.table[i].load(std::memory_order_relaxed) : nullptr,
-                   std::memory_order_relaxed);
+// ---- Record tables --------------------------------------------------------------------------
+
+constexpr std::uint32_t kDenseMin = 512;  // ids below this are always dense: 4 KiB at most
+
+void publish_table(const ThreadState& thread) noexcept {
+  tls_table.records = thread.table;
+  tls_table.size = thread.capacity;
+  tls_table.sparse = thread.sparse;
+  tls_table.sparse_mask = thread.sparse_capacity == 0 ? 0 : thread.sparse_capacity - 1;
+}
+
+std::uint32_t sparse_home(std::uint32_t id, std::uint32_t mask) noexcept {
+  return (id * 0x9e3779b9u) >> 7 & mask;  // spreads consecutive ids
+}
+
+// The sparse entry for `id`, or nullptr.
+SparseRecord* sparse_find(SparseRecord* sparse, std::uint32_t mask, std::uint32_t id) noexcept {
+  if (sparse == nullptr) return nullptr;
+  for (std::uint32_t i = sparse_home(id, mask);; i = (i + 1) & mask) {
+    if (sparse[i].id == id) return &sparse[i];
+    if (sparse[i].id == SparseRecord::kNoId) return nullptr;
   }
+}
+
+// The table entry of `id` in `thread`'s table, or nullptr when it has none.
+std::atomic<RecordHead*>* entry_of(ThreadState& thread, std::uint32_t id) noexcept {
+  if (id < thread.capacity) return &thread.table[id];
+  const std::uint32_t mask = thread.sparse_capacity - 1;
+  SparseRecord* e = sparse_find(thread.sparse, mask, id);
+  return e != nullptr ? &e->record : nullptr;
+}
+
+// Rebuilds the sparse part with room for `entries` live entries, keeping only entries that
+// still hold a record and whose id the dense part does not cover.
+void rebuild_sparse(const RuntimeLock&, ThreadState& thread, std::uint32_t entries) {
+  const std::uint32_t capacity = std::bit_ceil(std::max<std::uint32_t>(16, entries * 2));
+  auto fresh = std::make_unique<SparseRecord[]>(capacity);
+  std::uint32_t used = 0;
+  for (std::uint32_t i = 0; i < thread.sparse_capacity; ++i) {
+    const SparseRecord& old = thread.sparse[i];
+    RecordHead* record = old.record.load(std::memory_order_relaxed);
+    if (old.id == SparseRecord::kNoId || record == nullptr) continue;
+    if (old.id < thread.capacity) {
+      thread.table[old.id].store(record, std::memory_order_relaxed);  // now dense
+      continue;
+    }
+    std::uint32_t j = sparse_home(old.id, capacity - 1);
+    while (fresh[j].id != SparseRecord::kNoId) j = (j + 1) & (capacity - 1);
+    fresh[j].id = old.id;
+    fresh[j].record.store(record, std::memory_order_relaxed);
+    ++used;
+  }
+  Runtime& rt = runtime();
+  rt.table_bytes -= std::uint64_t{thread.sparse_capacity} * sizeof(SparseRecord);
+  rt.table_bytes += std::uint64_t{capacity} * sizeof(SparseRecord);
+  delete[] thread.sparse;
+  thread.sparse = fresh.release();
+  thread.sparse_capacity = capacity;
+  thread.sparse_used = used;
+}
+
+// Makes room for `id` in this thread's table and returns its entry. Called by the owner. The
+// dense part grows to cover `id` only while it stays within 8 entries per record the thread
+// holds (or kDenseMin); other ids go to the sparse part.
+std::atomic<RecordHead*>& reserve_entry(const RuntimeLock& held, ThreadState& thread,
+                                        std::uint32_t id) {
+  assert(&thread == tls_thread);
+  if (id < thread.capacity) return thread.table[id];
+  const std::uint64_t wanted = std::bit_ceil(std::max<std::uint64_t>(16, std::uint64_t{id} + 1));
+  const std::uint64_t allowed = std::max<std::uint64_t>(kDenseMin, 8 * (thread.record_count + 1));
+  if (wanted <= allowed) {
+    const auto capacity = static_cast<std::uint32_t>(wanted);
+    auto* fresh = new std::atomic<RecordHead*>[capacity];
+    for (std::uint32_t i = 0; i < capacity; ++i) {
+      fresh[i].store(i < thread.capacity ? thread.table[i].load(std::memory_order_relaxed)
+                                         : nullptr,
+                     std::memory_order_relaxed);
+    }
+    Runtime& rt = runtime();
+    rt.table_bytes += (std::uint64_t{capacity} - thread.capacity) * sizeof(std::atomic<void*>);
+    delete[] thread.table;
+    thread.table = fresh;
+    thread.capacity = capacity;
+    if (thread.sparse_used > 0) rebuild_sparse(held, thread, thread.sparse_used);  // moves ids
+    publish_table(thread);
+    return thread.table[id];
+  }
+  if (SparseRecord* e = sparse_find(thread.sparse, thread.sparse_capacity - 1, id)) {
+    return e->record;  // an id this thread touched before, cleared since
+  }
+  if ((thread.sparse_used + 1) * 2 > thread.sparse_capacity) {
+    rebuild_sparse(held, thread, thread.sparse_used + 1);
+  }
+  const std::uint32_t mask = thread.sparse_capacity - 1;
+  std::uint32_t i = sparse_home(id, mask);
+  while (thread.sparse[i].id != SparseRecord::kNoId) i = (i + 1) & mask;
+  thread.sparse[i].id = id;
+  ++thread.sparse_used;
+  publish_table(thread);
+  return thread.sparse[i].record;
+}
+
+void free_tables(const RuntimeLock&, ThreadState& thread) noexcept {
+  runtime().table_bytes -= std::uint64_t{thread.capacity} * sizeof(std::atomic<void*>) +
+                           std::uint64_t{thread.sparse_capacity} * sizeof(SparseRecord);
   delete[] thread.table;
-  thread.table = fresh;
-  thread.capacity = capacity;
-  tls_table.records = fresh;
-  tls_table.size = capacity;
+  delete[] thread.sparse;
+  thread.table = nullptr;
+  thread.sparse = nullptr;
+  thread.capacity = thread.sparse_capacity = thread.sparse_used = 0;
 }
 
 // Unlinks `record` from its object's list, its thread's list and its thread's table.
 void unlink(const RuntimeLock&, Record& record) noexcept {
   record.by_object.unlink();
   record.by_thread.unlink();
-  record.thread->table[record.object_id].store(nullptr, std::memory_order_relaxed);
+  --record.thread->record_count;
+  std::atomic<RecordHead*>* entry = entry_of(*record.thread, record.object_id);
+  assert(entry != nullptr);
+  entry->store(nullptr, std::memory_order_relaxed);
   --runtime().live_records;
 }
 
+// ---- Cleanup ------------------------------------------------------------------------------
+
+// At most this many records are unlinked per hold of the runtime mutex, so that a thread
+// exiting with (or an object dying with) any number of records never holds up another thread's
+// create, destroy or first access for more than one batch (docs/design.md, "Thread exit").
+constexpr int kBatch = 256;
 constexpr int kPrefetchDistance = 8;
 
 void prefetch_object_neighbours(Record& record) noexcept {
   const auto at = ObjectRecords::s_iterator_to(record);
   __builtin_prefetch(std::next(at).pointed_node(), 1);
   __builtin_prefetch(std::prev(at).pointed_node(), 1);
+}
+
+// Moves up to kBatch records, newest first, from `from` into `taken`, keeping their order, so
+// that destroy_all destroys the newest first. `unlink` removes each from `from`.
+template <class List>
+void take_batch(const RuntimeLock& held, List& from, List& taken) noexcept {
+  auto ahead = from.rbegin();
+  for (int i = 0; i < kPrefetchDistance && ahead != from.rend(); ++i) ++ahead;
+  for (int n = 0; n < kBatch && !from.empty(); ++n) {
+    if (ahead != from.rend()) {
+      prefetch_object_neighbours(*ahead);
+      ++ahead;
+    }
+    Record& record = from.back();
+    unlink(held, record);
+    taken.push_front(record);
+  }
 }
 
 // Destroys in reverse order of first touch, as C++ destroys in reverse order of construction;
@@ -125,45 +274,116 @@ void destroy_all(List& taken) noexcept {
   }
 }
 
-void thread_exit(ThreadState* thread) noexcept {
-  if (thread == nullptr) return;
+// Destroys `thread`'s records in batches (its values' destructors run on the calling thread),
+// then the thread state. A destructor that touches an object attaches a new record to the
+// thread: the loop takes that one too.
+void retire_thread(ThreadState* thread) noexcept {
   for (;;) {
     ThreadRecords taken;
     {
       const RuntimeLock held;
       if (thread->records.empty()) {
         // Nothing links to this thread any more: no other thread will read its table.
-        delete[] thread->table;
+        free_tables(held, *thread);
+        runtime().threads.erase(ThreadList::s_iterator_to(*thread));
         --runtime().live_threads;
         break;
       }
-      // Unlinking touches each record's neighbours in its object's list, which live in memory
-      // the objects' creators wrote; prefetching them a few records ahead overlaps those misses.
-      auto ahead = thread->records.begin();
-      for (int i = 0; i < kPrefetchDistance && ahead != thread->records.end(); ++i) ++ahead;
-      while (!thread->records.empty()) {
-        if (ahead != thread->records.end()) {
-          prefetch_object_neighbours(*ahead);
-          ++ahead;
-        }
-        Record& record = thread->records.front();
-        unlink(held, record);
-        taken.push_back(record);
-      }
+      take_batch(held, thread->records, taken);
     }
-    destroy_all(taken);  // may attach new records to this thread: loop until none are left
-  }
-  if (tls_thread == thread) {
-    tls_thread = nullptr;
-    tls_table.records = nullptr;
-    tls_table.size = 0;
+    destroy_all(taken);
   }
   delete thread;
+}
+
+void thread_exit(ThreadState* thread) noexcept {
+  if (thread == nullptr) return;
+  retire_thread(thread);
+  if (tls_thread == thread) {
+    tls_thread = nullptr;
+    tls_table = RecordTable{};
+  }
+}
+
+// ---- fork() ---------------------------------------------------------------------------------
+// prepare takes every mutex localbag has, in the one order they nest (registries, classes,
+// slot values, runtime), so the child never inherits one that a vanished thread held; parent and
+// child release them. The child then retires every other thread's state, on the forking thread,
+// as CPython clears the other thread states of a forked child: their values' destructors run
+// there, before fork() returns in the child.
+
+void fork_prepare() noexcept {
+  Runtime& rt = runtime();
+  rt.fork_list_mutex.lock();
+  for (std::shared_mutex* m : rt.registry_mutexes) m->lock();
+  class_mutex().lock();
+  for (SharedSlots& s : rt.shared_slots) s.mutex.lock();
+  rt.mutex.lock();
+}
+
+void fork_release() noexcept {
+  Runtime& rt = runtime();
+  rt.mutex.unlock();
+  for (SharedSlots& s : rt.shared_slots) s.mutex.unlock();
+  class_mutex().unlock();
+  for (auto it = rt.registry_mutexes.rbegin(); it != rt.registry_mutexes.rend(); ++it) {
+    (*it)->unlock();
+  }
+  rt.fork_list_mutex.unlock();
+}
+
+void fork_child() noexcept {
+  fork_release();
+  std::vector<ThreadState*> vanished;
+  {
+    const RuntimeLock held;
+    for (ThreadState& t : runtime().threads) {
+      if (&t != tls_thread) vanished.push_back(&t);
+    }
+  }
+  for (ThreadState* t : vanished) retire_thread(t);
+}
+
+Runtime::Runtime() {
+  if (pthread_atfork(&fork_prepare, &fork_release, &fork_child) != 0) {
+    std::fputs("localbag: pthread_atfork failed\n", stderr);
+    std::abort();
+  }
 }
 
 }  // namespace
 
 std::mutex& runtime_mutex() { return runtime().mutex; }
+
+RecordHead* sparse_record_head(std::uint32_t id) noexcept {
+  const RecordTable& table = tls_table;
+  SparseRecord* e = sparse_find(table.sparse, table.sparse_mask, id);
+  return e != nullptr ? e->record.load(std::memory_order_relaxed) : nullptr;
+}
+
+void register_for_fork(std::shared_mutex& registry_mutex) {
+  Runtime& rt = runtime();
+  std::lock_guard lock(rt.fork_list_mutex);
+  rt.registry_mutexes.push_back(&registry_mutex);
+}
+
+void unregister_for_fork(std::shared_mutex& registry_mutex) noexcept {
+  Runtime& rt = runtime();
+  std::lock_guard lock(rt.fork_list_mutex);
+  std::erase(rt.registry_mutexes, &registry_mutex);
+}
+
+SharedSlots::SharedSlots(std::size_t n) : values(n), present(n, false) {
+  Runtime& rt = runtime();
+  std::lock_guard lock(rt.fork_list_mutex);
+  rt.shared_slots.push_back(*this);
+}
+
+SharedSlots::~SharedSlots() {
+  Runtime& rt = runtime();
+  std::lock_guard lock(rt.fork_list_mutex);
+  rt.shared_slots.erase(SharedSlotsList::s_iterator_to(*this));
+}
 
 ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwargs_in)
     : cls(std::move(cls_in)),
@@ -178,6 +398,7 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
   Runtime& rt = runtime();
   const RuntimeLock held;
   if (!rt.free_ids.empty()) {
+    std::pop_heap(rt.free_ids.begin(), rt.free_ids.end(), std::greater<>{});
     id = rt.free_ids.back();
     rt.free_ids.pop_back();
   } else {
@@ -190,20 +411,22 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
 }
 
 ObjectState::~ObjectState() {
-  ObjectRecords taken;
-  {
-    Runtime& rt = runtime();
-    const RuntimeLock held;
-    while (!records.empty()) {
-      Record& record = records.front();
-      unlink(held, record);
-      taken.push_back(record);
+  Runtime& rt = runtime();
+  for (bool done = false; !done;) {
+    ObjectRecords taken;
+    {
+      const RuntimeLock held;
+      take_batch(held, records, taken);
+      if (records.empty()) {
+        assert(rt.free_ids.size() < rt.free_ids.capacity());  // reserved when handed out
+        rt.free_ids.push_back(id);
+        std::push_heap(rt.free_ids.begin(), rt.free_ids.end(), std::greater<>{});
+        --rt.live_objects;
+        done = true;
+      }
     }
-    assert(rt.free_ids.size() < rt.free_ids.capacity());  // reserved when the id was handed out
-    rt.free_ids.push_back(id);
-    --rt.live_objects;
+    destroy_all(taken);  // on this (the destroying) thread, outside the lock
   }
-  destroy_all(taken);  // on this (the destroying) thread, outside the lock
 }
 
 Record& attach(ObjectState& object) {
@@ -213,10 +436,11 @@ Record& attach(ObjectState& object) {
   record->object_id = object.id;
   {
     const RuntimeLock held;
-    reserve_table(held, thread, object.id);
+    std::atomic<RecordHead*>& entry = reserve_entry(held, thread, object.id);
     object.records.push_back(*record);
     thread.records.push_back(*record);
-    thread.table[object.id].store(record.get(), std::memory_order_relaxed);
+    ++thread.record_count;
+    entry.store(record.get(), std::memory_order_relaxed);
     ++runtime().live_records;
   }
   return *record.release();
@@ -237,7 +461,7 @@ namespace localbag {
 RuntimeStats runtime_stats() noexcept {
   detail::Runtime& rt = detail::runtime();
   const detail::RuntimeLock held;
-  return {rt.live_objects, rt.live_threads, rt.live_records, rt.next_id};
+  return {rt.live_objects, rt.live_threads, rt.live_records, rt.next_id, rt.table_bytes};
 }
 
 }  // namespace localbag

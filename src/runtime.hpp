@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include <boost/intrusive/list.hpp>
@@ -49,23 +50,48 @@ using RecordList =
 using ObjectRecords = RecordList<&Record::by_object>;
 using ThreadRecords = RecordList<&Record::by_thread>;
 
-// Guards every record list, every thread's table and the object id free list.
+// Guards every record list, every thread's table, the list of threads and the object id free
+// list.
 std::mutex& runtime_mutex();
 using RuntimeLock = Locked<&runtime_mutex>;
 
-struct ThreadState {
-  ThreadRecords records;                      // guarded by runtime_mutex()
-  std::atomic<RecordHead*>* table = nullptr;  // == tls_table.records of the owner; guarded
-  std::uint32_t capacity = 0;                 // == tls_table.size of the owner; guarded
+// One entry of a thread's sparse record table: an object id (kNoId when unused) and the record.
+// The id is written only by the owner, under the runtime mutex; the record is cleared by an
+// object's destroyer under that mutex while the owner may be reading it, hence atomic.
+struct SparseRecord {
+  static constexpr std::uint32_t kNoId = 0xffffffffu;
+  std::uint32_t id = kNoId;
+  std::atomic<RecordHead*> record{nullptr};
 };
 
-// Slot values shared by all threads (`__slots__`), guarded by their own mutex.
+struct ThreadState {
+  ThreadRecords records;                      // guarded by runtime_mutex()
+  std::uint64_t record_count = 0;             // records.size(); guarded
+  std::atomic<RecordHead*>* table = nullptr;  // == tls_table.records of the owner; guarded
+  std::uint32_t capacity = 0;                 // == tls_table.size of the owner; guarded
+  SparseRecord* sparse = nullptr;             // == tls_table.sparse of the owner; guarded
+  std::uint32_t sparse_capacity = 0;          // 0 or a power of two; guarded
+  std::uint32_t sparse_used = 0;              // entries with an id, live or cleared; guarded
+  boost::intrusive::list_member_hook<> in_runtime;  // in the runtime's list of threads
+};
+
+// Slot values shared by all threads (`__slots__`), guarded by their own mutex. fork() takes
+// every such mutex first (see fork_lock below), so a child never inherits one locked.
 struct SharedSlots {
-  explicit SharedSlots(std::size_t n) : values(n), present(n, false) {}
+  explicit SharedSlots(std::size_t n);
+  ~SharedSlots();
+  SharedSlots(const SharedSlots&) = delete;
+  SharedSlots& operator=(const SharedSlots&) = delete;
   std::mutex mutex;
   std::vector<Value> values;
   std::vector<bool> present;
+  boost::intrusive::list_member_hook<> in_fork_list;
 };
+
+// A registry's mutex, registered for its lifetime so that fork() takes it first and a child
+// never inherits it locked.
+void register_for_fork(std::shared_mutex& registry_mutex);
+void unregister_for_fork(std::shared_mutex& registry_mutex) noexcept;
 
 // What a LocalObject handle points to: the head the fast path reads, and everything else.
 struct ObjectState : ObjectHead {

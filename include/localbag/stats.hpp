@@ -11,7 +11,9 @@ struct RuntimeStats {
   std::uint64_t live_objects;   ///< LocalObjects alive now
   std::uint64_t live_threads;   ///< threads that have touched an object and not yet exited
   std::uint64_t live_records;   ///< (thread, object) dicts alive now
-  std::uint32_t id_high_water;  ///< object ids ever handed out; ids are recycled below it
+  std::uint32_t id_high_water;  ///< object ids ever handed out; ids are recycled below it,
+                                ///< the lowest free one first
+  std::uint64_t table_bytes;    ///< bytes of every live thread's record table (dense + sparse)
 };
 
 /// The counters now. Takes the runtime mutex: not for hot paths.

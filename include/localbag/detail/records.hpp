@@ -24,14 +24,24 @@ struct RecordHead {
   ViewRef view;
 };
 
-// This thread's records, indexed by object id. Plain data so that it can be `__thread`: no
+// This thread's records, indexed by object id: a dense array for the ids up to `size`, which the
+// inline fast path reads, and, for ids above it that the thread touched, a small hash map that
+// only out-of-line code reads (runtime.cpp). The dense part grows only as far as the number of
+// records the thread holds justifies, so a thread's table stays proportional to what it touched
+// even when it touches an object with a high id. Plain data so that it can be `__thread`: no
 // dynamic initialization, no TLS wrapper call on access.
+struct SparseRecord;
 struct RecordTable {
   std::atomic<RecordHead*>* records;
   std::uint32_t size;
+  std::uint32_t sparse_mask;  // sparse capacity - 1, or 0 when there is no sparse part
+  SparseRecord* sparse;
 };
 
 extern __thread RecordTable tls_table;
+
+// This thread's record for an id at or above the dense size, or nullptr.
+RecordHead* sparse_record_head(std::uint32_t id) noexcept;
 
 // The immutable head of a shared object: what the fast path needs to find this thread's record.
 struct ObjectHead {
@@ -44,7 +54,7 @@ struct ObjectHead {
 inline RecordHead* this_thread_record_head(const ObjectHead& object) noexcept {
   const RecordTable& table = tls_table;
   if (object.id < table.size) return table.records[object.id].load(std::memory_order_relaxed);
-  return nullptr;
+  return sparse_record_head(object.id);
 }
 
 // This thread's dict for the object, or nullptr before the thread's first access (init).
