@@ -219,8 +219,11 @@ void Dict::update(const Dict& other) {
   update(std::move(copy));
 }
 
-void Dict::update(Dict&& other) {
-  if (&other == this) return;
+void Dict::update(Dict&& other_in) {
+  if (&other_in == this) return;
+  // `other_in` may be a value of this very dict (`d.update(std::move(d.get<Dict>("sub")))`):
+  // making room below could move or free it, so its items move out first.
+  Dict other(std::move(other_in));
   // Make room for every new key first, so the moves below cannot fail halfway.
   std::size_t new_keys = 0;
   for (const auto [key, value] : other) {

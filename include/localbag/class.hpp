@@ -140,4 +140,16 @@ class Class {
   std::unique_ptr<detail::ClassState> state_;
 };
 
+namespace detail {
+template <>
+struct PythonType<ClassRef> {
+  static std::string name() { return "type"; }
+  static void repr(std::string& out, const ClassRef& cls) {
+    out += "<class '";
+    out += cls ? cls->name() : "NoneType";
+    out += "'>";
+  }
+};
+}  // namespace detail
+
 }  // namespace localbag

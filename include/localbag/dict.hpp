@@ -112,16 +112,24 @@ class Dict {
     if (index_ == nullptr) {
       Entry* const entries = entries_.data();
       const std::uint32_t n = static_cast<std::uint32_t>(entries_.size());
-      std::atomic<std::uint32_t>* const hint = key.hint();
-      if (hint != nullptr) {
-        const std::uint32_t i = hint->load(std::memory_order_relaxed);
-        if (i < n && same_key(entries[i], key)) return &entries[i].value;
+      if (const Key* k = key.key()) {
+        detail::KeyPositions& cache = detail::tls_key_positions;
+        const unsigned s = detail::KeyPositions::slot(k);
+        if (cache.key[s] == k) {
+          const std::uint32_t i = cache.pos[s];
+          if (i < n && same_key(entries[i], key)) return &entries[i].value;
+        }
+        for (std::uint32_t i = 0; i < n; ++i) {
+          if (same_key(entries[i], key)) {
+            cache.key[s] = k;  // this thread's memory only
+            cache.pos[s] = i;
+            return &entries[i].value;
+          }
+        }
+        return nullptr;
       }
       for (std::uint32_t i = 0; i < n; ++i) {
-        if (same_key(entries[i], key)) {
-          if (hint != nullptr) hint->store(i, std::memory_order_relaxed);
-          return &entries[i].value;
-        }
+        if (same_key(entries[i], key)) return &entries[i].value;
       }
       return nullptr;
     }
@@ -168,6 +176,7 @@ class Dict {
             class = std::enable_if_t<!std::is_same_v<S, Value>>>
   void set(Name key, T&& value) {
     if constexpr (std::is_arithmetic_v<S> || std::is_same_v<S, std::string>) {
+      if constexpr (std::is_same_v<S, std::string>) detail::require_str_pointer(value);
       // Assign in place when the type matches: no type-erased move on the hot path.
       if (index_ == nullptr) {
         if (Value* v = find(key)) {
@@ -255,6 +264,9 @@ class Dict {
 
 namespace detail {
 void repr_dict(std::string& out, const Dict& dict);
+
+template <>
+struct MovedFromIsInert<Dict> : std::true_type {};  // a moved-from Dict is empty
 
 template <>
 struct PythonType<Dict> {

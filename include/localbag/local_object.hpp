@@ -114,8 +114,8 @@ class LocalObject {
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
       return fast.value != nullptr;
     }
-    if (is_dunder_dict(name)) {  // always there; asking must not copy it
-      dict();                    // first access runs init, as any access does
+    if (is_dunder_dict(name) || is_dunder_class(name)) {  // always there; asking must not copy
+      dict();  // first access runs init, as any access does
       return true;
     }
     return lookup(name, [](const Value&) {});
@@ -167,15 +167,17 @@ class LocalObject {
 
  private:
   // This thread's dict when a lookup of `name` may start there: the thread is initialised, the
-  // class has no slots, and the name is not `__dict__` (data descriptors come first in Python).
+  // class has no slots, and the name is not `__dict__` or `__class__` (data descriptors come
+  // first in Python).
   Dict* fast_dict(Name name) const noexcept {
-    return head_->dict_first && !is_dunder_dict(name) ? detail::this_thread_dict(*head_) : nullptr;
+    return head_->dict_first && !may_be_descriptor(name) ? detail::this_thread_dict(*head_)
+                                                          : nullptr;
   }
   // Lookup without a lock, in this thread's dict and the class view this thread holds. Not
-  // definite before the thread's first access, for classes with slots, for `__dict__`, and when
-  // the class changed since this thread took its view.
+  // definite before the thread's first access, for classes with slots, for `__dict__` and
+  // `__class__`, and when the class changed since this thread took its view.
   detail::FastLookup fast_lookup(Name name) const noexcept {
-    if (!head_->dict_first || is_dunder_dict(name)) return {};
+    if (!head_->dict_first || may_be_descriptor(name)) return {};
     detail::RecordHead* record = detail::this_thread_record_head(*head_);
     if (record == nullptr) return {};
     if (const Value* v = record->dict.find(name)) return {v, true};
@@ -184,9 +186,15 @@ class LocalObject {
     }
     return {record->view.attrs->find(name), true};
   }
-  static bool is_dunder_dict(Name name) noexcept {
-    return name.text().size() == 8 && std::memcmp(name.text().data(), "__dict__", 8) == 0;
+  // Whether `name` may be `__dict__` or `__class__`: one compare of its tag with each (the
+  // exact test is on the slow path).
+  static bool may_be_descriptor(Name name) noexcept {
+    constexpr std::uint64_t kDictTag = detail::name_tag("__dict__", 8);
+    constexpr std::uint64_t kClassTag = detail::name_tag("__class__", 9);
+    return name.tag() == kDictTag || name.tag() == kClassTag;
   }
+  static bool is_dunder_dict(Name name) noexcept { return name.text() == "__dict__"; }
+  static bool is_dunder_class(Name name) noexcept { return name.text() == "__class__"; }
 
   // Full lookup (slots, dict, class attributes); calls `visit` with the value, under the lock
   // that guards it, and returns true; returns false when absent.

@@ -4,6 +4,7 @@
 /// (`std::unique_ptr`, a socket wrapper) and keeping small values inline.
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <new>
 #include <string>
@@ -46,16 +47,48 @@ struct ValueOps {
   void (*repr)(std::string& out, const void* object);  // append Python repr of the object
 };
 
+// Whether destroying a moved-from T runs no user code: true for trivially destructible types
+// and for the standard and localbag types whose moved-from state is empty. Moving a value stored
+// inline destroys the moved-from object at once, in the middle of whatever container operation
+// moved it; a type whose destructor might run user code (and so look at, or change, the dict
+// being reorganised) is therefore stored behind a pointer, which moves without destroying
+// anything.
 template <class T>
-inline constexpr bool kStoredInline = sizeof(T) <= kValueBuffer &&
-                                      alignof(T) <= alignof(std::max_align_t) &&
-                                      alignof(T) <= 8 && std::is_nothrow_move_constructible_v<T>;
+struct MovedFromIsInert : std::bool_constant<std::is_trivially_destructible_v<T>> {};
+template <class C, class Traits, class A>
+struct MovedFromIsInert<std::basic_string<C, Traits, A>> : std::true_type {};
+template <class U, class A>
+struct MovedFromIsInert<std::vector<U, A>> : std::true_type {};
+template <class U>
+struct MovedFromIsInert<std::unique_ptr<U>> : std::true_type {};
+template <class U>
+struct MovedFromIsInert<std::shared_ptr<U>> : std::true_type {};
+template <class R, class... A>
+struct MovedFromIsInert<std::function<R(A...)>> : std::true_type {};
+template <>
+struct MovedFromIsInert<Tuple> : std::true_type {};
 
-// The type stored for an argument of type T: string literals and views become std::string.
 template <class T>
-using stored_t = std::conditional_t<std::is_convertible_v<T, std::string_view> &&
-                                        !std::is_same_v<std::decay_t<T>, std::string>,
-                                    std::string, std::decay_t<T>>;
+inline constexpr bool kStoredInline =
+    sizeof(T) <= kValueBuffer && alignof(T) <= alignof(std::max_align_t) && alignof(T) <= 8 &&
+    std::is_nothrow_move_constructible_v<T> && MovedFromIsInert<T>::value;
+
+// The type stored for an argument of type T: string literals and views become std::string,
+// nullptr becomes None.
+template <class T>
+using stored_t = std::conditional_t<
+    std::is_same_v<std::decay_t<T>, std::nullptr_t>, None,
+    std::conditional_t<std::is_convertible_v<T, std::string_view> &&
+                           !std::is_same_v<std::decay_t<T>, std::string>,
+                       std::string, std::decay_t<T>>>;
+
+// A `const char*` (or `char*`) about to become a str must not be null.
+template <class T>
+void require_str_pointer(const T& text) {
+  if constexpr (std::is_pointer_v<std::remove_cvref_t<T>>) {  // not a literal (an array)
+    if (text == nullptr) throw_null_str();
+  }
+}
 
 std::string demangle(const std::type_info& type);
 template <class T>
@@ -128,11 +161,14 @@ class Value {
   /// `None`.
   Value() noexcept = default;
   Value(None) noexcept {}
+  /// `None`: `setattr("x", nullptr)` stores None, as `x = None` does.
+  Value(std::nullptr_t) noexcept {}
 
   /// Stores `object` (decayed; string-like becomes `std::string`).
   template <class T, class S = detail::stored_t<T>,
             class = std::enable_if_t<!std::is_same_v<S, Value> && !std::is_same_v<S, None>>>
   Value(T&& object) {  // NOLINT(google-explicit-constructor): Python values convert implicitly
+    if constexpr (std::is_same_v<S, std::string>) detail::require_str_pointer(object);
     emplace<S>(std::forward<T>(object));
   }
 
