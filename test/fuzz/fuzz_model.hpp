@@ -44,6 +44,9 @@ inline const char* const kNameReprs[] = {"'n'",
                                          "'an_attribute_name_longer_than_15'",
                                          "'nul\\x00x'"};
 constexpr int kNameCount = 12;
+// The index of "__dict__" in kNames: not an attribute but the thread's dict itself, read-only
+// (make_corpus.py calls it DICT).
+constexpr int kDictName = 8;
 // Strings stored as values, and their Python reprs (the oracle, checked against CPython).
 inline const std::string kStrings[] = {"red",           "",
                                        "it's",          "say \"hi\"",
