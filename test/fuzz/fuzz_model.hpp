@@ -1,9 +1,10 @@
 #pragma once
-// The reference model of the differential fuzzer: Python's threading.local semantics (as the
-// brief and the headers state them) written plainly, with vectors and linear searches, for a
-// few classes, objects and threads. Every operation returns its outcome as text: "ok", "ok:"
-// followed by a repr, or "ErrorType: message"; the fuzz target computes the same text from the
-// library and compares. The model also counts the Probe values each thread made and destroyed.
+// The reference model of the differential fuzzer: Python's threading.local semantics (as CPython's
+// `_threading_local` module and localbag's headers state them) written plainly, with vectors and
+// linear searches, for a few classes, objects and threads. Every operation returns its outcome as
+// text: "ok", "ok:" followed by a repr, or "ErrorType: message"; the fuzz target computes the same
+// text from the library and compares. The model also counts the Probe values each thread made and
+// destroyed.
 
 #include <cstdint>
 #include <optional>

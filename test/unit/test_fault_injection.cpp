@@ -1,9 +1,9 @@
-// Fault injection (issue 4). This binary replaces the global operator new: once armed on a
-// thread, the Nth allocation made by that thread throws std::bad_alloc. For every N along the
-// path of an operation (setattr, Dict growth and update, first access + init in a fresh thread,
-// the constructor, Registry::define, Class::setattr, call) the operation must either complete or
-// throw std::bad_alloc with everything exactly as before (the strong guarantee), and succeed
-// when retried. An init, a method and a class-default read that throw must leave no trace.
+// Fault injection. This binary replaces the global operator new: once armed on a thread, the Nth
+// allocation made by that thread throws std::bad_alloc. For every N along the path of an operation
+// (setattr, Dict growth and update, first access + init in a fresh thread, the constructor,
+// Registry::define, Class::setattr, call) the operation must either complete or throw
+// std::bad_alloc with everything exactly as before (the strong guarantee), and succeed when
+// retried. An init, a method and a class-default read that throw must leave no trace.
 
 #include <gtest/gtest.h>
 
