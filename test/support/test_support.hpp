@@ -1,12 +1,9 @@
 #pragma once
-// Helpers shared by the unit tests: the EXPECT_LB_ERROR check of a localbag error, the
-// numbered() name builder, value types with a fixed C++ name (lbtest::MoveOnly, lbtest::Counted),
-// and the destructor ledger of the thread-exit tests (Tracked, destroyed_on). Test files bring
+// Helpers shared by the unit tests: the EXPECT_LB_ERROR check of a localbag error
+// (error_matchers.hpp), the numbered() name builder, value types with a fixed C++ name
+// (lbtest::MoveOnly, lbtest::Counted), and the destructor ledger of the thread-exit tests (Tracked, destroyed_on). Test files bring
 // what they use into their namespace with using-declarations (`using test::numbered;`).
 
-#include <gtest/gtest.h>
-
-#include <exception>
 #include <map>
 #include <mutex>
 #include <string>
@@ -14,25 +11,7 @@
 #include <thread>
 #include <vector>
 
-// Runs `statement`, which must throw `ErrorType` (a localbag error class, named as at the call
-// site) with exactly `message` as what() and "ErrorType" as python_type(). Any further arguments
-// are statements run after those two checks, with `e` naming the caught exception.
-#define EXPECT_LB_ERROR_AND(statement, ErrorType, message, ...)             \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected " #ErrorType " from: " #statement;         \
-    } catch (const ErrorType& e) {                                          \
-      EXPECT_EQ(std::string(e.what()), std::string(message));               \
-      EXPECT_STREQ(e.python_type(), #ErrorType);                            \
-      __VA_ARGS__                                                           \
-    } catch (const std::exception& e) {                                     \
-      ADD_FAILURE() << #statement " threw another exception: " << e.what(); \
-    }                                                                       \
-  } while (0)
-
-#define EXPECT_LB_ERROR(statement, ErrorType, message) \
-  EXPECT_LB_ERROR_AND(statement, ErrorType, message, )
+#include "error_matchers.hpp"
 
 // Value types of several tests, in a namespace of their own: the name "lbtest::MoveOnly" appears
 // in expected error texts.
