@@ -1,7 +1,7 @@
 #pragma once
 // Helpers shared by the unit tests: the EXPECT_LB_ERROR check of a localbag error
 // (error_matchers.hpp), the numbered() name builder, value types with a fixed C++ name
-// (lbtest::MoveOnly, lbtest::Counted), and the instance trackers (instance_tracker.hpp: Tracked,
+// (lbtest::MoveOnly), and the instance trackers (instance_tracker.hpp: Tracked,
 // Ledger, destroyed_on). Test files bring what they use into their namespace with
 // using-declarations (`using test::numbered;`).
 
@@ -20,16 +20,6 @@ struct MoveOnly {
   explicit MoveOnly(int v) : value(v) {}
   MoveOnly(MoveOnly&&) noexcept = default;
   MoveOnly(const MoveOnly&) = delete;
-  int value;
-};
-
-// Counts live instances to prove each is destroyed exactly once.
-struct Counted {
-  static inline int live = 0;
-  explicit Counted(int v) : value(v) { ++live; }
-  Counted(const Counted& o) : value(o.value) { ++live; }
-  Counted(Counted&& o) noexcept : value(o.value) { ++live; }
-  ~Counted() { --live; }
   int value;
 };
 

@@ -20,7 +20,9 @@
 namespace localbag {
 namespace {
 
+using test::Ledger;
 using test::numbered;
+using test::Tracked;
 
 using Keys = std::vector<std::string>;
 
@@ -204,32 +206,32 @@ TEST(Dict, IterationInOrderAndMutable) {
 }
 
 TEST(Dict, ClearDestroysValues) {
-  lbtest::Counted::live = 0;
+  Ledger counted;
   Dict d;
-  for (int i = 0; i < 20; ++i) d.set(numbered("k", i), lbtest::Counted(i));
-  EXPECT_EQ(lbtest::Counted::live, 20);
+  for (int i = 0; i < 20; ++i) d.set(numbered("k", i), Tracked(counted, i));
+  EXPECT_EQ(counted.live(), 20);
   d.set("k3", 0);  // overwrite destroys the old value
-  EXPECT_EQ(lbtest::Counted::live, 19);
+  EXPECT_EQ(counted.live(), 19);
   EXPECT_TRUE(d.erase("k4"));
-  EXPECT_EQ(lbtest::Counted::live, 18);
+  EXPECT_EQ(counted.live(), 18);
   { Value v = d.pop("k5"); }
-  EXPECT_EQ(lbtest::Counted::live, 17);
+  EXPECT_EQ(counted.live(), 17);
   d.clear();
   EXPECT_TRUE(d.empty());
-  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(counted.live(), 0);
   d.set("again", 1);
   EXPECT_EQ(d.keys(), (Keys{"again"}));
 }
 
 TEST(Dict, DestructorDestroysEachValueOnce) {
-  lbtest::Counted::live = 0;
+  Ledger counted;
   {
     Dict d;
-    for (int i = 0; i < 100; ++i) d.set(std::to_string(i), lbtest::Counted(i));
+    for (int i = 0; i < 100; ++i) d.set(std::to_string(i), Tracked(counted, i));
     Dict copy(d);
-    EXPECT_EQ(lbtest::Counted::live, 200);
+    EXPECT_EQ(counted.live(), 200);
   }
-  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(counted.live(), 0);
 }
 
 TEST(Dict, OddNames) {

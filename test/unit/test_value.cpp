@@ -36,6 +36,9 @@ struct Big {
 namespace localbag {
 namespace {
 
+using test::Ledger;
+using test::Tracked;
+
 TEST(Value, DefaultIsNone) {
   Value v;
   EXPECT_TRUE(v.is_none());
@@ -179,33 +182,33 @@ TEST(Value, CopyOfUniquePtrNamesItsType) {
 }
 
 TEST(Value, EmplaceReplaces) {
-  lbtest::Counted::live = 0;
-  Value v(lbtest::Counted(1));
-  EXPECT_EQ(lbtest::Counted::live, 1);
+  Ledger counted;
+  Value v(Tracked(counted, 1));
+  EXPECT_EQ(counted.live(), 1);
   std::string& s = v.emplace<std::string>(3, 'a');
   EXPECT_EQ(s, "aaa");
-  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(counted.live(), 0);
   EXPECT_EQ(v.get<std::string>(), "aaa");
-  v.emplace<lbtest::Counted>(2);
-  EXPECT_EQ(lbtest::Counted::live, 1);
-  EXPECT_EQ(v.get<lbtest::Counted>().value, 2);
+  v.emplace<Tracked>(counted, 2);
+  EXPECT_EQ(counted.live(), 1);
+  EXPECT_EQ(v.get<Tracked>().tag(), 2);
 }
 
 TEST(Value, EveryObjectDestroyedExactlyOnce) {
-  lbtest::Counted::live = 0;
+  Ledger counted;
   {
-    Value a(lbtest::Counted(1));
+    Value a(Tracked(counted, 1));
     Value b(a);
     Value c(std::move(a));
     Value d;
     d = b;
     swap(c, d);
-    EXPECT_EQ(lbtest::Counted::live, 3);
+    EXPECT_EQ(counted.live(), 3);
     b.reset();
     EXPECT_TRUE(b.is_none());
-    EXPECT_EQ(lbtest::Counted::live, 2);
+    EXPECT_EQ(counted.live(), 2);
   }
-  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(counted.live(), 0);
 }
 
 TEST(Value, Swap) {
