@@ -1,8 +1,11 @@
 #pragma once
-// Helpers shared by the unit tests: the EXPECT_LB_ERROR check of a localbag error
-// (error_matchers.hpp), the numbered() name builder, value types with a fixed C++ name
-// (lbtest::MoveOnly), and the instance trackers (instance_tracker.hpp: Tracked,
-// Ledger, destroyed_on). Test files bring what they use into their namespace with
+// The test support library of the unit and stress suites (test/support/), in namespace
+// localbag::test:
+//   error_matchers.hpp    EXPECT_LB_ERROR, the check of a localbag error and its message
+//   instance_tracker.hpp  Tracked values recording their lives in a Ledger: live counts, and the
+//                         thread that destroyed each value (destroyed_on, live_tracked)
+//   value_types.hpp       value types with a fixed C++ name (MoveOnly)
+// and numbered(), below. Test files bring what they use into their namespace with
 // using-declarations (`using test::numbered;`).
 
 #include <string>
@@ -10,20 +13,7 @@
 
 #include "error_matchers.hpp"
 #include "instance_tracker.hpp"
-
-// Value types of several tests, in a namespace of their own: the name "lbtest::MoveOnly" appears
-// in expected error texts.
-namespace lbtest {
-
-// Move-only: a Value holding one cannot be copied.
-struct MoveOnly {
-  explicit MoveOnly(int v) : value(v) {}
-  MoveOnly(MoveOnly&&) noexcept = default;
-  MoveOnly(const MoveOnly&) = delete;
-  int value;
-};
-
-}  // namespace lbtest
+#include "value_types.hpp"
 
 namespace localbag::test {
 

@@ -147,8 +147,8 @@ TEST(Dict, UpdateWithMoveOnlyIsStrong) {
   Dict other;
   other.set("b", 99);
   other.set("z", 100);
-  other.set("m", lbtest::MoveOnly(1));
-  EXPECT_LB_ERROR(d.update(other), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  other.set("m", test::MoveOnly(1));
+  EXPECT_LB_ERROR(d.update(other), TypeError, "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(d.keys(), (Keys{"a", "b"}));
   EXPECT_EQ(d.get<int>("b"), 2);
   EXPECT_FALSE(d.contains("z"));
@@ -165,13 +165,13 @@ TEST(Dict, CopyIsDeepAndMoveOnlyCopyThrows) {
   assigned.set("old", 1);
   assigned = d;
   EXPECT_EQ(assigned.keys(), (Keys{"s", "l"}));
-  d.set("m", lbtest::MoveOnly(2));
-  EXPECT_LB_ERROR(Dict bad(d), TypeError, "cannot copy 'lbtest::MoveOnly' object");
-  EXPECT_LB_ERROR(assigned = d, TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  d.set("m", test::MoveOnly(2));
+  EXPECT_LB_ERROR(Dict bad(d), TypeError, "cannot copy 'localbag::test::MoveOnly' object");
+  EXPECT_LB_ERROR(assigned = d, TypeError, "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(assigned.keys(), (Keys{"s", "l"}));
   Dict moved(std::move(d));
   EXPECT_EQ(moved.keys(), (Keys{"s", "l", "m"}));
-  EXPECT_EQ(moved.get<lbtest::MoveOnly>("m").value, 2);
+  EXPECT_EQ(moved.get<test::MoveOnly>("m").value, 2);
 }
 
 TEST(Dict, ItemsAreTuplesInOrder) {
@@ -186,8 +186,8 @@ TEST(Dict, ItemsAreTuplesInOrder) {
   // Items are copies.
   items[0].get<Tuple>().items[1].get<std::string>() = "blue";
   EXPECT_EQ(d.get<std::string>("color"), "red");
-  d.set("m", lbtest::MoveOnly(3));
-  EXPECT_LB_ERROR(d.items(), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  d.set("m", test::MoveOnly(3));
+  EXPECT_LB_ERROR(d.items(), TypeError, "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(d.keys(), (Keys{"color", "initialized", "m"}));
 }
 
