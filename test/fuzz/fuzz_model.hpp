@@ -101,6 +101,14 @@ struct MDict {
     }
     return nullptr;
   }
+  // Sets `k` to `v`: in place when present, else at the end.
+  void set(int k, const MVal& v) {
+    if (MVal* old = find(k)) {
+      *old = v;
+    } else {
+      items.emplace_back(k, v);
+    }
+  }
   bool erase(int k) {
     for (auto it = items.begin(); it != items.end(); ++it) {
       if (it->first == k) {
@@ -195,6 +203,12 @@ struct Model {
   }
   void dropped(const MVal& v, int thread) {
     if (v.kind == MVal::kProbe) --net[thread];
+  }
+  // d[k] = v on `thread`: v is stored, the value it replaces dropped.
+  void store_item(MDict& d, int thread, int k, const MVal& v) {
+    stored(v, thread);
+    if (MVal* old = d.find(k)) dropped(*old, thread);
+    d.set(k, v);
   }
   void drop_dict(MDict& d, int thread) {
     for (auto& [k, v] : d.items) dropped(v, thread);
@@ -298,19 +312,13 @@ struct Model {
   }
   // setattr without the __dict__ check.
   void store_attr(int o, int t, int name, const MVal& v) {
-    stored(v, t);
     if (auto* s = slot_of(o, name)) {
+      stored(v, t);
       if (*s) dropped(**s, t);
       *s = v;
       return;
     }
-    MDict& d = *objects[o].dicts[t];
-    if (MVal* old = d.find(name)) {
-      dropped(*old, t);
-      *old = v;
-    } else {
-      d.items.emplace_back(name, v);
-    }
+    store_item(*objects[o].dicts[t], t, name, v);
   }
 };
 

@@ -202,13 +202,7 @@ void Session::dict_op(int t, int op, int c) {
           [&]() -> std::string {
             MDict* m = md();
             if (m == nullptr) return *init_error;
-            m_.stored(v, t);
-            if (MVal* old = m->find(k)) {
-              m_.dropped(*old, t);
-              *old = v;
-            } else {
-              m->items.emplace_back(k, v);
-            }
+            m_.store_item(*m, t, k, v);
             return ok();
           });
     }
@@ -240,12 +234,7 @@ void Session::dict_op(int t, int op, int c) {
       const int count = 1 + in_.byte() % 3;
       for (int i = 0; i < count; ++i) {
         const int ok_key = name();
-        const MVal v = decode_value(in_.byte());
-        if (MVal* old = other.find(ok_key)) {
-          *old = v;
-        } else {
-          other.items.emplace_back(ok_key, v);
-        }
+        other.set(ok_key, decode_value(in_.byte()));
       }
       const bool move = in_.byte() % 2 == 1;
       return exec(
@@ -263,15 +252,7 @@ void Session::dict_op(int t, int op, int c) {
           [&]() -> std::string {
             MDict* m = md();
             if (m == nullptr) return *init_error;
-            for (const auto& [ik, iv] : other.items) {
-              m_.stored(iv, t);
-              if (MVal* old = m->find(ik)) {
-                m_.dropped(*old, t);
-                *old = iv;
-              } else {
-                m->items.emplace_back(ik, iv);
-              }
-            }
+            for (const auto& [ik, iv] : other.items) m_.store_item(*m, t, ik, iv);
             return ok();
           });
     }

@@ -33,13 +33,6 @@ std::string slot_conflict(int n) {
                std::string(kNameReprs[n]) + " in __slots__ conflicts with class " + "variable");
 }
 std::string bool_text(bool b) { return b ? "True" : "False"; }
-void set_item(MDict& d, int k, const MVal& v) {
-  if (MVal* old = d.find(k)) {
-    *old = v;
-  } else {
-    d.items.emplace_back(k, v);
-  }
-}
 MVal function(int which, int cls) {
   MVal f;
   f.kind = MVal::kFunc;
@@ -101,9 +94,9 @@ void Session::define(int t) {
           if (!m_.classes[b].defined) return not_defined(kClassNames[b]);
         }
         MClass cls;
-        for (const auto& [k, v] : attrs) set_item(cls.own, k, v);
-        if (get_n) set_item(cls.own, 6, function(0, name));
-        if (set_p) set_item(cls.own, 7, function(1, name));
+        for (const auto& [k, v] : attrs) cls.own.set(k, v);
+        if (get_n) cls.own.set(6, function(0, name));
+        if (set_p) cls.own.set(7, function(1, name));
         for (int s : slots) {
           if (s == kDictName) continue;
           if (cls.own.find(s) != nullptr) return slot_conflict(s);
@@ -179,7 +172,7 @@ void Session::class_op(int t, int op) {
     return exec(
         t, "class setattr " + what + " = " + v.repr(),
         [&] { return cls()->setattr(kNames[n], real(v)), ok(); },
-        [&] { return m_.is_slot(c, n) ? slot_conflict(n) : (set_item(mc.own, n, v), ok()); });
+        [&] { return m_.is_slot(c, n) ? slot_conflict(n) : (mc.own.set(n, v), ok()); });
   }
   if (op == 21) {
     return exec(
