@@ -287,9 +287,9 @@ TEST(FaultInjection, FirstAccessAndInitInAFreshThread) {
         EXPECT_TRUE(fired);
         // No dict for this thread: the slot count is as before (the thread's own bookkeeping
         // may have been created, and goes at its exit).
-        EXPECT_EQ(
-            " objects=" + std::to_string(s.live_objects) + " slots=" + std::to_string(s.live_records),
-            before.substr(0, before.find(" threads=")))
+        EXPECT_EQ(" objects=" + std::to_string(s.live_objects) +
+                      " slots=" + std::to_string(s.live_records),
+                  before.substr(0, before.find(" threads=")))
             << "N=" << n;
       }
       EXPECT_EQ(repr(obj.dict()), main_dict) << "N=" << n;  // the retry (or the first) works
