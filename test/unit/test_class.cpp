@@ -159,8 +159,8 @@ TEST(Class, SetattrOfSlotNameThrows) {
 TEST(Class, SetattrOfMoveOnlyThrows) {
   Registry r;
   ClassRef cls = r.define(ClassSpec("C").attr("p", 1));
-  EXPECT_LB_ERROR(cls->setattr("p", Value(lbtest::MoveOnly(1))), TypeError,
-                  "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_LB_ERROR(cls->setattr("p", Value(test::MoveOnly(1))), TypeError,
+                  "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(cls->getattr("p").get<int>(), 1);
 }
 
