@@ -141,7 +141,7 @@ class Dict {
     return v != nullptr ? v->try_get<T>() : nullptr;
   }
 
-  /// `d[key]`: the value, or `KeyError: 'key'`.
+  /// `d[key]`: the value, or ``KeyError: 'key'``.
   Value& at(Name key) {
     if (Value* v = find(key)) return *v;
     detail::throw_key_error(key.text());

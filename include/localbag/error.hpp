@@ -11,7 +11,7 @@ namespace localbag {
 
 /// Base of every localbag exception. `what()` is the message as Python prints it after the
 /// colon; `python_type()` is the Python class name; `to_string()` joins the two the way a
-/// Python traceback's last line does: `AttributeError: 'MyLocal' object has no attribute 'x'`.
+/// Python traceback's last line does: ``AttributeError: 'MyLocal' object has no attribute 'x'``.
 class Error : public std::runtime_error {
  public:
   Error(const char* python_type, std::string message);

@@ -36,8 +36,8 @@ namespace localbag {
 /// runs the class's init in that thread, with the arguments the object was constructed with.
 ///
 /// **Lookup** follows Python: slots first (they are data descriptors), then this thread's dict,
-/// then class attributes along the base chain; otherwise `AttributeError: 'MyLocal' object has
-/// no attribute 'color'`.
+/// then class attributes along the base chain; otherwise
+/// ``AttributeError: 'MyLocal' object has no attribute 'color'``.
 ///
 /// **Values out.** `get`, `try_get` and `getattr` return copies, because the value may be a
 /// class attribute or slot that other threads can change. `ref`, `find` and `dict()` return
@@ -122,7 +122,7 @@ class LocalObject {
   }
 
   /// `obj.name = value`. Slots are set for all threads, any other name for this thread only.
-  /// `AttributeError: 'X' object attribute '__dict__' is read-only` for `__dict__`.
+  /// ``AttributeError: 'X' object attribute '__dict__' is read-only`` for `__dict__`.
   template <class T>
   void setattr(Name name, T&& value) {
     if (Dict* d = fast_dict(name)) {
@@ -147,7 +147,7 @@ class LocalObject {
   const Dict& dict() const { return const_cast<LocalObject*>(this)->dict(); }
 
   /// `obj.name(*args)`: calls a method with this object as `self`. `AttributeError` when
-  /// absent, `TypeError: 'int' object is not callable` when the attribute is not a method.
+  /// absent, ``TypeError: 'int' object is not callable`` when the attribute is not a method.
   Value call(Name name, Args args = {});
   template <class... A>
   Value call(Name name, A&&... args) {

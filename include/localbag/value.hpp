@@ -27,7 +27,7 @@ struct None {
 /// Python's `list`: `Value(List{})` reprs as `[]`.
 using List = std::vector<Value>;
 
-/// Python's `tuple`: reprs as `('color', 'red')`; `Dict::items()` is a `List` of these.
+/// Python's `tuple`: reprs as ``('color', 'red')``; `Dict::items()` is a `List` of these.
 struct Tuple {
   std::vector<Value> items;
 };
@@ -122,7 +122,7 @@ inline constexpr const ValueOps* ops_for = &OpsFor<T>::ops;
 /// as Python would store a `str`.
 ///
 /// Copying a `Value` copies the object it holds; copying one that holds a move-only object
-/// throws `TypeError: cannot copy 'T' object`. Moving never throws and leaves `None` behind.
+/// throws ``TypeError: cannot copy 'T' object``. Moving never throws and leaves `None` behind.
 class Value {
  public:
   /// `None`.
