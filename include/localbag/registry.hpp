@@ -23,6 +23,7 @@ namespace localbag {
 /// still refer to it.
 class Registry {
  public:
+  /// A registry that knows only `local`.
   Registry();
   ~Registry();
   Registry(const Registry&) = delete;
@@ -43,6 +44,7 @@ class Registry {
   ClassRef find(std::string_view name) const;
   /// The class named `name`, or ``NameError: name 'X' is not defined``.
   ClassRef get(std::string_view name) const;
+  /// Whether `find(name)` finds a class (true for `local`).
   bool contains(std::string_view name) const;
   /// Defined class names (not `local`), sorted.
   std::vector<std::string> names() const;
