@@ -36,11 +36,15 @@ constexpr std::uint64_t name_tag(const char* p, std::size_t n) noexcept {
 /// (a `static const Key`) and reuse it on hot paths; it may be shared by any number of threads.
 class Key {
  public:
+  /// A key for `name`: copies the text and computes its hash and tag now.
   explicit Key(std::string_view name)
       : name_(name),
         hash_(detail::hash_name(name)),
         tag_(detail::name_tag(name.data(), name.size())) {}
+  /// The same name, hash and tag; the lookup hint is not copied and starts afresh.
   Key(const Key& other) : name_(other.name_), hash_(other.hash_), tag_(other.tag_) {}
+  /// Takes `other`'s name, hash and tag, keeping this key's own hint (a hint is checked on every
+  /// use, so a stale one only costs a scan). Not while another thread uses this key.
   Key& operator=(const Key& other) {
     name_ = other.name_;
     hash_ = other.hash_;
@@ -48,10 +52,16 @@ class Key {
     return *this;
   }
 
+  /// The name.
   std::string_view text() const noexcept { return name_; }
+  /// The name's hash, the one every `Dict` uses; never 0.
   std::uint64_t hash() const noexcept { return hash_; }
+  /// The name's tag: its length (saturated at 255) in the top byte and its first 7 bytes in the
+  /// bytes below, first byte lowest. Names of up to 7 bytes are equal exactly when their tags
+  /// are.
   std::uint64_t tag() const noexcept { return tag_; }
 
+  /// Whether `a` and `b` name the same text.
   friend bool operator==(const Key& a, const Key& b) noexcept {
     return a.hash_ == b.hash_ && a.name_ == b.name_;
   }
@@ -70,16 +80,24 @@ class Key {
 /// with a NUL.
 class Name {
  public:
+  /// The NUL-terminated string `name`, not copied. `constexpr`: for a string literal the
+  /// compiler computes the tag.
   constexpr Name(const char* name) noexcept  // NOLINT(google-explicit-constructor)
       : Name(std::string_view(name)) {}
+  /// The bytes `name` views, not copied (NULs included).
   constexpr Name(std::string_view name) noexcept  // NOLINT(google-explicit-constructor)
       : view_(name), tag_(detail::name_tag(name.data(), name.size())) {}
+  /// The text of `name`, not copied.
   Name(const std::string& name) noexcept  // NOLINT(google-explicit-constructor)
       : Name(std::string_view(name)) {}
+  /// `key`'s text, tag, hash and lookup hint, none of them recomputed: the fastest name. `key`
+  /// must outlive this `Name`.
   Name(const Key& key) noexcept  // NOLINT(google-explicit-constructor)
       : view_(key.name_), tag_(key.tag_), key_(&key) {}
 
+  /// The text (a view of what the name was made from).
   constexpr std::string_view text() const noexcept { return view_; }
+  /// The tag, as `Key::tag` describes it.
   constexpr std::uint64_t tag() const noexcept { return tag_; }
   /// The hash: the Key's, or computed now.
   std::uint64_t hash() const noexcept {

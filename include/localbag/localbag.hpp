@@ -17,3 +17,8 @@
 #include "localbag/repr.hpp"          // IWYU pragma: export
 #include "localbag/stats.hpp"         // IWYU pragma: export
 #include "localbag/value.hpp"         // IWYU pragma: export
+
+/// \namespace localbag
+/// Everything localbag gives users: `LocalObject`, `Class` and `ClassSpec`, `Registry`, `Dict`,
+/// `Value`, `Name` and `Key`, the `Error` classes, `repr` and `runtime_stats`. What public inline
+/// code needs besides is in `localbag::detail`, which is not API.
