@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Checks that the tree keeps the promises docs/style.md makes about it:
 
 1. layers: every file under include/ and src/ is in exactly one row of the layer table of
    docs/design.md, and includes only files of its own layer or of layers before it;
 2. references: every file that README.md or docs/*.md names exists in the repository;
 3. vocabulary: no file says "the seed", "the brief" or "issue N" (a reader of the repository
-   cannot follow them), and no old name of a renamed concept comes back (docs/style.md).
+   cannot follow them), and no old name of a renamed concept comes back (docs/style.md);
+4. license: every source, build and script file names its license, SPDX-License-Identifier: MIT,
+   in its first three lines (LICENSE has the text).
 
 Usage: check_tree.py [REPO_ROOT]   (default: the directory above this file's)
 Exits 1 and prints every violation when one is found.
@@ -152,9 +155,24 @@ def check_vocabulary(files, errors):
                     errors.append(f"{f}:{lineno}: '{m.group(0)}': {instead}")
 
 
+def needs_license_tag(f):
+    base = os.path.basename(f)
+    return (f.endswith((".hpp", ".cpp", ".h", ".py", ".sh", ".hpp.in", ".cmake.in"))
+            or base in ("meson.build", "meson_options.txt", "CMakeLists.txt")
+            or (f.startswith(".ci/") and "." not in base))
+
+
+def check_license(files, errors):
+    for f in files:
+        if needs_license_tag(f) and \
+                "SPDX-License-Identifier: MIT" not in "".join(read(f).splitlines(True)[:3]):
+            errors.append(f"{f}: no 'SPDX-License-Identifier: MIT' in its first three lines")
+
+
 def main():
     files = tracked_files()
     errors = []
+    check_license(files, errors)
     check_layers(files, errors)
     check_references(files, errors)
     check_vocabulary(files, errors)

@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Class`: what `class MyLocal(local): ...` defines in Python: a name, an optional base,
 /// class attributes (defaults), methods, an init callback and slots. `ClassSpec` describes one;
 /// a `Registry` turns it into a `Class`.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <cstdint>
 #include <functional>

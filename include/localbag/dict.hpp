@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Dict`: one thread's attributes of one object, the `__dict__` of Python. An insertion-ordered
 /// `string -> Value` map, looked up by `Name` without building a `std::string`.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <atomic>
 #include <cstddef>

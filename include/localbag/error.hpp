@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// The exceptions localbag throws: one hierarchy, one per Python exception class, with
 /// Python's own wording in `what()`.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <stdexcept>
 #include <string>

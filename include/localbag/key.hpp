@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// Attribute names. Every lookup takes a `Name`, which converts implicitly from a string literal,
 /// `std::string`, `std::string_view` or a `Key`. A `Key` is a name hashed once, for the fastest
 /// repeated lookups of the same attribute.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <atomic>
 #include <cstddef>

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `LocalObject`: Python's `threading.local`. One object shared by all threads; behind it, one
 /// `Dict` per thread.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <array>
 #include <cstring>

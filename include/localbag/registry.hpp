@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Registry`: a namespace of classes. `Registry::global()` is the process-wide one; a plugin
 /// system gives each plugin a registry of its own.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <cstddef>
 #include <map>

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Value`: one attribute value, type-erased like `std::any`, but able to hold move-only types
 /// (`std::unique_ptr`, a socket wrapper) and keeping small values inline.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <cstddef>
 #include <memory>

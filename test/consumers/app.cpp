@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The one program every consumer project of test/consumers/ builds against an installed or
 // subproject localbag: one shared LocalObject, two threads that each set and read their own
 // value of "x" while main holds its own. Prints what each thread saw; exits 1 on any mismatch.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds test/consumers/app.cpp the ways a project outside this repository uses localbag, and
 # runs each result (app.cpp exits non-zero when a thread sees another thread's value):
 #   meson subproject    test/consumers/meson: subprojects/localbag -> this repository,
@@ -11,6 +12,9 @@
 #   pkg-config static   the same with liblocalbag.a; must not need liblocalbag.so at run time
 #   pkg-config boost    localbag configured against a Boost outside /usr/include: the .pc's
 #                       Cflags must lead the compiler to that Boost
+#   readme example      README.md's Example, extracted as written, built with pkg-config and
+#                       -Wall -Wextra -Werror, must print what README says it prints
+#   c++17               a C++17 compile of a public header must stop at one clear #error
 # First it builds and installs this tree into a temporary prefix. Prints one line per
 # consumer, then "N passed, N failed"; exits 1 when one failed. Needs g++, meson, ninja,
 # pkg-config, cmake, Boost (.ci/deps installs them). LOCALBAG_CONSUMERS_KEEP=1 keeps the
@@ -162,6 +166,39 @@ else
   else
     pass "cmake static" "localbag::localbag_static"
   fi
+fi
+
+# -- README's example, as written -------------------------------------------------------------
+name="readme example"
+log=$work/readme.log
+b=$work/build-readme
+mkdir -p "$b"
+export PKG_CONFIG_PATH="$libdir/pkgconfig"
+if ! { python3 "$repo/test/consumers/readme_example.py" "$repo/README.md" "$b/example.cpp" &&
+       g++ -std=c++20 -Wall -Wextra -Werror "$b/example.cpp" -o "$b/example" \
+         $(pkg-config --cflags --libs localbag); } >"$log" 2>&1; then
+  fail "$name" "extracting or building README's example with -Wall -Wextra -Werror failed" "$log"
+elif ! LD_LIBRARY_PATH="$libdir" "$b/example" >"$b/out.txt" 2>>"$log"; then
+  fail "$name" "the example failed" "$log"
+elif [[ "$(cat "$b/out.txt")" != $'worker main: timeout 30, doubled 60\nmain: timeout 5\nby key: 5' ]]; then
+  fail "$name" "it printed something else than README says: $(tr '\n' '|' <"$b/out.txt")"
+else
+  pass "$name" "built with -Wall -Wextra -Werror, printed what README says"
+fi
+
+# -- A consumer compiled as C++17 -------------------------------------------------------------
+name="c++17"
+log=$work/cxx17.log
+printf '#include <localbag/localbag.hpp>\nint main() { localbag::LocalObject o; }\n' >"$work/cxx17.cpp"
+if g++ -std=c++17 -c "$work/cxx17.cpp" -o "$work/cxx17.o" $(pkg-config --cflags localbag) \
+     >"$log" 2>&1; then
+  fail "$name" "a C++17 compile of localbag.hpp succeeded"
+elif ! grep -q 'localbag needs C++20' "$log"; then
+  fail "$name" "no clear error" "$log"
+elif (($(grep -c 'error' "$log") > 2)); then
+  fail "$name" "more than the one #error (and the fatal stop)" "$log"
+else
+  pass "$name" "one clear error: $(grep -o 'localbag needs C++20[^"]*' "$log" | head -n 1)"
 fi
 
 finish

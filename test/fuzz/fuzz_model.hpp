@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The reference model of the differential fuzzer: Python's threading.local semantics (as CPython's
 // `_threading_local` module and localbag's headers state them) written plainly, with vectors and

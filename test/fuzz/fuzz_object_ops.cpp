@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fuzz target's operations on one object from one thread: attribute access through the
 // LocalObject, calls, and the thread's own Dict.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fuzz target's operations: each decodes its operands, then gives exec() the library side
 // (run on a worker thread) and the model side (run on the driver) of the same operation.
 

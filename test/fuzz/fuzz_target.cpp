@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Differential fuzz target: bytes decode into operations over a few classes, objects and three real
 // worker threads driven in lockstep (define, instantiate, get/set/del/has, ref, find, dict ops,
 // class default changes, calls, thread exit, object destroy). Each operation runs on the library

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress: the destructor ledger and destroy-while-exiting. Every value stored in a thread's dict
 // is recorded in a ledger when it is made and when it is destroyed, with the thread it happened
 // on. The docs promise: when a thread exits, its values are destroyed on that thread; when an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress: re-entrancy. Values whose destructors read and write other LocalObjects and create new
 // ones, run during thread exit and during object death (and again from the values those
 // destructors store); an init that creates and uses other LocalObjects; an init that throws on

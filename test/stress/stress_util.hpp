@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Shared helpers of the stress suite: the localbag names used unqualified, the seed
 // (LOCALBAG_SEED), the scale (LOCALBAG_STRESS_SCALE), a collector of failures seen on worker

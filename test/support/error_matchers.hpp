@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // EXPECT_LB_ERROR: the check that a statement throws a given localbag error with an exact
 // message.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Instance trackers, in the manner of abseil's absl/container/internal/test_instance_tracker.h:
 // Tracked values record their lives in a Ledger.

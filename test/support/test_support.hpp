@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The test support library of the unit and stress suites (test/support/), in namespace
 // localbag::test:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The test support library's own tests: the Ledger counts constructions, copies, moves and
 // destructions, gives tags and ownership as its Copies option says, and records the thread that
 // made and the threads that destroyed each tag's owner; EXPECT_LB_ERROR fails when it should.

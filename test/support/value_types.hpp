@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Value types with a fixed C++ name: the name appears in the expected error texts
 // ("cannot copy 'localbag::test::MoveOnly' object").

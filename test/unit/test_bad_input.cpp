@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The bad-input table of docs/reliability.md: each input behaves as Python's setattr/getattr on a
 // threading.local. Where Python raises, the same exception class and wording, with all state
 // unchanged (this thread's dict, the class, the registry, the runtime counters); where Python

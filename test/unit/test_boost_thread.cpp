@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // boost::thread: isolation, per-thread init and cleanup at thread exit on the exiting thread.
 // Built only when Boost.Thread is found.
 

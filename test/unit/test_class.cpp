@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/class.hpp>: ClassSpec, the root class `local`, class attributes along
 // the base chain, runtime changes, slots, and exact error texts. Each test uses its own Registry.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/dict.hpp>: insertion order, Python dict operations, exact KeyError and
 // TypeError texts, the strong guarantee, and a model check across the linear/indexed switch.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fault injection. This binary replaces the global operator new: once armed on a thread, the Nth
 // allocation made by that thread throws std::bad_alloc. For every N along the path of an operation
 // (setattr, Dict growth and update, first access + init in a fresh thread, the constructor,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lifetime: a destructor ledger proves that every stored value is destroyed exactly once, on the
 // exiting thread at thread exit and on the destroying thread at object death; ids are recycled
 // without stale values; destructors that touch other objects during thread exit; move-only values.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/registry.hpp>: define/find/get/instantiate, exact error texts with
 // the registry unchanged after each, independent registries, the global one, and concurrent use.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/repr.hpp>: Python's repr() for every kind of value.
 
 #include <gtest/gtest.h>

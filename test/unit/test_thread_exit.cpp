@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Cleanup at thread exit, for std::thread and raw pthreads: every value a thread stored is
 // destroyed exactly once, on that thread; also when the last handle lives in thread_local
 // storage, when the creating thread exits first, when a destructor creates objects during the

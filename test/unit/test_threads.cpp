@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Threads: isolation across many threads, per-thread init (once, on any first access, with the
 // original arguments, re-entrant, retried after a throw), class attributes changed at runtime,
 // shared slots. Cleanup at thread exit is in test_thread_exit.cpp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/value.hpp>: storage, typed access, copies of move-only values,
 // Python type names and exact error texts.
 

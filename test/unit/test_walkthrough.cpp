@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The docstring of CPython's `_threading_local` module replayed step by step: every `>>>` line
 // is an assertion on the repr the docstring shows.
 

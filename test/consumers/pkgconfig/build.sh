@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Consumer of an installed localbag through pkg-config alone (run.sh sets PKG_CONFIG_PATH):
 #   build.sh OUTDIR  ->  OUTDIR/app (links liblocalbag.so), OUTDIR/app-static (links liblocalbag.a)
 # "Static" means the static localbag: -Wl,-Bstatic makes -llocalbag pick liblocalbag.a, and
