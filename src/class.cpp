@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/class.hpp"
 
 #include <algorithm>

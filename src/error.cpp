@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The exception classes, and every Python error localbag raises (detail/throw.hpp): each message
 // is built here and nowhere else.
 

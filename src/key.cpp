@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/key.hpp"
 
 #include <sys/random.h>

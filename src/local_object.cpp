@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/local_object.hpp"
 
 #include <mutex>

@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// Attribute names. Every lookup takes a `Name`, which converts implicitly from a string literal,
 /// `std::string`, `std::string_view` or a `Key`. A `Key` is a name hashed once, for the fastest
 /// repeated lookups of the same attribute.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <cstddef>
 #include <cstdint>
@@ -56,15 +59,22 @@ extern __thread KeyPositions tls_key_positions;
 /// hot paths; it is immutable, and may be shared by any number of threads.
 class Key {
  public:
+  /// A key for `name`: copies the text and computes its hash and tag now.
   explicit Key(std::string_view name)
       : name_(name),
         hash_(detail::hash_name(name)),
         tag_(detail::name_tag(name.data(), name.size())) {}
 
+  /// The name.
   std::string_view text() const noexcept { return name_; }
+  /// The name's hash, the one every `Dict` uses; never 0.
   std::uint64_t hash() const noexcept { return hash_; }
+  /// The name's tag: its length (saturated at 255) in the top byte and its first 7 bytes in the
+  /// bytes below, first byte lowest. Names of up to 7 bytes are equal exactly when their tags
+  /// are.
   std::uint64_t tag() const noexcept { return tag_; }
 
+  /// Whether `a` and `b` name the same text.
   friend bool operator==(const Key& a, const Key& b) noexcept {
     return a.hash_ == b.hash_ && a.name_ == b.name_;
   }
@@ -81,18 +91,26 @@ class Key {
 /// with a NUL.
 class Name {
  public:
+  /// The NUL-terminated string `name`, not copied. `constexpr`: for a string literal the
+  /// compiler computes the tag.
   constexpr Name(const char* name) noexcept  // NOLINT(google-explicit-constructor)
       : Name(std::string_view(name)) {}
   /// A name is never null (Python: ``TypeError: attribute name must be string``).
   Name(std::nullptr_t) = delete;
+  /// The bytes `name` views, not copied (NULs included).
   constexpr Name(std::string_view name) noexcept  // NOLINT(google-explicit-constructor)
       : view_(name), tag_(detail::name_tag(name.data(), name.size())) {}
+  /// The text of `name`, not copied.
   Name(const std::string& name) noexcept  // NOLINT(google-explicit-constructor)
       : Name(std::string_view(name)) {}
+  /// `key`'s text, tag and hash, none of them recomputed: the fastest name. `key` must outlive
+  /// this `Name`.
   Name(const Key& key) noexcept  // NOLINT(google-explicit-constructor)
       : view_(key.name_), tag_(key.tag_), key_(&key) {}
 
+  /// The text (a view of what the name was made from).
   constexpr std::string_view text() const noexcept { return view_; }
+  /// The tag, as `Key::tag` describes it.
   constexpr std::uint64_t tag() const noexcept { return tag_; }
   /// The hash: the Key's, or computed now.
   std::uint64_t hash() const noexcept {

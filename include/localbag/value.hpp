@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Value`: one attribute value, type-erased like `std::any`, but able to hold move-only types
 /// (`std::unique_ptr`, a socket wrapper) and keeping small values inline.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <cstddef>
 #include <functional>
@@ -28,8 +31,9 @@ struct None {
 /// Python's `list`: `Value(List{})` reprs as `[]`.
 using List = std::vector<Value>;
 
-/// Python's `tuple`: reprs as `('color', 'red')`; `Dict::items()` is a `List` of these.
+/// Python's `tuple`: reprs as ``('color', 'red')``; `Dict::items()` is a `List` of these.
 struct Tuple {
+  /// The elements, in order.
   std::vector<Value> items;
 };
 
@@ -155,11 +159,12 @@ inline constexpr const ValueOps* ops_for = &OpsFor<T>::ops;
 /// as Python would store a `str`.
 ///
 /// Copying a `Value` copies the object it holds; copying one that holds a move-only object
-/// throws `TypeError: cannot copy 'T' object`. Moving never throws and leaves `None` behind.
+/// throws ``TypeError: cannot copy 'T' object``. Moving never throws and leaves `None` behind.
 class Value {
  public:
   /// `None`.
   Value() noexcept = default;
+  /// `None`, as the default constructor makes it: `Value(None{})`.
   Value(None) noexcept {}
   /// `None`: `setattr("x", nullptr)` stores None, as `x = None` does.
   Value(std::nullptr_t) noexcept {}
@@ -172,6 +177,8 @@ class Value {
     emplace<S>(std::forward<T>(object));
   }
 
+  /// A copy of the object `other` holds, made by its copy constructor;
+  /// ``TypeError: cannot copy 'T' object`` when that object is move-only.
   Value(const Value& other) {
     if (other.ops_ != nullptr) {
       if (other.ops_->copy == nullptr) detail::throw_not_copyable(other.ops_->name());
@@ -179,9 +186,13 @@ class Value {
       ops_ = other.ops_;
     }
   }
+  /// Takes `other`'s object, leaving `other` `None`. Never throws.
   Value(Value&& other) noexcept { take(other); }
   // Assignment installs the new object before the old one is destroyed, so a destructor that
   // looks at (or changes) the container holding this Value sees it already replaced.
+  /// Replaces the held object with a copy of `other`'s. When the copy throws (`TypeError` for a
+  /// move-only object) this value is unchanged; otherwise the old object is destroyed after the
+  /// new one is in place.
   Value& operator=(const Value& other) {
     if (this != &other) {
       Value copy(other);  // may throw; *this is untouched then
@@ -190,6 +201,8 @@ class Value {
     }
     return *this;
   }
+  /// Takes `other`'s object, leaving `other` `None`; the old object is destroyed after the new
+  /// one is in place. Never throws.
   Value& operator=(Value&& other) noexcept {
     if (this != &other) {
       Value old(std::move(*this));
@@ -238,6 +251,7 @@ class Value {
   T* try_get() noexcept {
     return holds<T>() ? detail::object_in<T>(buffer_) : nullptr;
   }
+  /// A read-only pointer to the held `T`, or nullptr when the value holds something else.
   template <class T>
   const T* try_get() const noexcept {
     return holds<T>() ? detail::object_in<T>(const_cast<unsigned char*>(buffer_)) : nullptr;
@@ -249,6 +263,8 @@ class Value {
     if (T* p = try_get<T>()) return *p;
     detail::throw_value_wrong_type(*this, &detail::type_name<T>);
   }
+  /// The held `T`, read-only; throws `TypeError` naming both types when the value holds
+  /// something else.
   template <class T>
   const T& get() const {
     if (const T* p = try_get<T>()) return *p;
@@ -272,6 +288,7 @@ class Value {
     }
   }
 
+  /// Exchanges the objects `a` and `b` hold. Never throws, destroys nothing.
   friend void swap(Value& a, Value& b) noexcept {
     Value t(std::move(a));
     a = std::move(b);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // boost::thread: isolation, per-thread init and cleanup at thread exit on the exiting thread.
 // Built only when Boost.Thread is found.
 
@@ -37,7 +38,7 @@ TEST(BoostThread, ExitDestroysValuesOnTheExitingThread) {
   EXPECT_EQ(destroyed_on(1), std::vector<std::thread::id>{worker});
   EXPECT_EQ(destroyed_on(2), std::vector<std::thread::id>{worker});
   EXPECT_TRUE(destroyed_on(0).empty());
-  EXPECT_EQ(one.ref<Tracked>("v").tag, 0);
+  EXPECT_EQ(one.ref<Tracked>("v").tag(), 0);
   EXPECT_FALSE(two.hasattr("v"));
 }
 

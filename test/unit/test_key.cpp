@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/key.hpp>: Key (a pre-hashed name) and Name (a borrowed one), and
 // that a Key is accepted wherever a name is.
 

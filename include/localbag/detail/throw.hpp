@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Every Python error localbag raises, one `[[noreturn]]` function each, all defined in
 // src/error.cpp: the one place that builds a message and throws. Inline code calls these so that
