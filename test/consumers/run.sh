@@ -110,7 +110,8 @@ fi
 # A Boost that the compiler does not search by default: a tree of its own holding Debian's
 # headers. Configuring is enough to write the .pc (meson-private/localbag.pc); the compiler's
 # dependency list (-M) then shows which boost/ the .pc's Cflags lead to. Nothing is installed
-# from this configuration, so localbag's own headers come from the repository (-I).
+# from this configuration, so localbag's own headers come from the repository and the generated
+# version.hpp from the build directory (-I).
 name="pkg-config boost"
 boost_root=$work/boost
 mkdir -p "$boost_root/include"
@@ -124,13 +125,46 @@ elif ! grep -q "^Cflags:.*-I$boost_root/include" "$b/meson-private/localbag.pc";
   fail "$name" "localbag.pc's Cflags lack -I$boost_root/include" "$b/meson-private/localbag.pc"
 # shellcheck disable=SC2046  # pkg-config output is a list of arguments
 elif ! g++ -std=c++20 -M "$repo/test/consumers/app.cpp" \
-        -I"$repo/include" $(PKG_CONFIG_PATH=$b/meson-private pkg-config --cflags localbag) \
+        -I"$repo/include" -I"$b/include" \
+        $(PKG_CONFIG_PATH=$b/meson-private pkg-config --cflags localbag) \
         >"$work/boost.deps" 2>>"$log"; then
   fail "$name" "preprocessing app.cpp with the .pc's Cflags failed" "$log"
 elif ! grep -q "$boost_root/include/boost/container" "$work/boost.deps"; then
   fail "$name" "the compiler did not take Boost from $boost_root" "$work/boost.deps"
 else
   pass "$name" "BOOST_ROOT=$boost_root puts -I$boost_root/include in Cflags; headers come from there"
+fi
+
+# -- README's example, as written -------------------------------------------------------------
+name="readme example"
+log=$work/readme.log
+b=$work/build-readme
+mkdir -p "$b"
+if ! { python3 "$repo/test/consumers/readme_example.py" "$repo/README.md" "$b/example.cpp" &&
+       g++ -std=c++20 -Wall -Wextra -Werror "$b/example.cpp" -o "$b/example" \
+         $(pkg-config --cflags --libs localbag); } >"$log" 2>&1; then
+  fail "$name" "extracting or building README's example with -Wall -Wextra -Werror failed" "$log"
+elif ! LD_LIBRARY_PATH="$libdir" "$b/example" >"$b/out.txt" 2>>"$log"; then
+  fail "$name" "the example failed" "$log"
+elif [[ "$(cat "$b/out.txt")" != $'worker main: timeout 30, doubled 60\nmain: timeout 5\nby key: 5' ]]; then
+  fail "$name" "it printed something else than README says: $(tr '\n' '|' <"$b/out.txt")"
+else
+  pass "$name" "built with -Wall -Wextra -Werror, printed what README says"
+fi
+
+# -- A consumer compiled as C++17 -------------------------------------------------------------
+name="c++17"
+log=$work/cxx17.log
+printf '#include <localbag/localbag.hpp>\nint main() { localbag::LocalObject o; }\n' >"$work/cxx17.cpp"
+if g++ -std=c++17 -c "$work/cxx17.cpp" -o "$work/cxx17.o" $(pkg-config --cflags localbag) \
+     >"$log" 2>&1; then
+  fail "$name" "a C++17 compile of localbag.hpp succeeded"
+elif ! grep -q 'localbag needs C++20' "$log"; then
+  fail "$name" "no clear error" "$log"
+elif (($(grep -c 'error:' "$log") > 2)); then
+  fail "$name" "more than the one #error (and the fatal stop)" "$log"
+else
+  pass "$name" "one clear error: $(grep -o 'localbag needs C++20[^"]*' "$log" | head -n 1)"
 fi
 
 # -- CMake ----------------------------------------------------------------------------------
@@ -168,37 +202,5 @@ else
   fi
 fi
 
-# -- README's example, as written -------------------------------------------------------------
-name="readme example"
-log=$work/readme.log
-b=$work/build-readme
-mkdir -p "$b"
-export PKG_CONFIG_PATH="$libdir/pkgconfig"
-if ! { python3 "$repo/test/consumers/readme_example.py" "$repo/README.md" "$b/example.cpp" &&
-       g++ -std=c++20 -Wall -Wextra -Werror "$b/example.cpp" -o "$b/example" \
-         $(pkg-config --cflags --libs localbag); } >"$log" 2>&1; then
-  fail "$name" "extracting or building README's example with -Wall -Wextra -Werror failed" "$log"
-elif ! LD_LIBRARY_PATH="$libdir" "$b/example" >"$b/out.txt" 2>>"$log"; then
-  fail "$name" "the example failed" "$log"
-elif [[ "$(cat "$b/out.txt")" != $'worker main: timeout 30, doubled 60\nmain: timeout 5\nby key: 5' ]]; then
-  fail "$name" "it printed something else than README says: $(tr '\n' '|' <"$b/out.txt")"
-else
-  pass "$name" "built with -Wall -Wextra -Werror, printed what README says"
-fi
-
-# -- A consumer compiled as C++17 -------------------------------------------------------------
-name="c++17"
-log=$work/cxx17.log
-printf '#include <localbag/localbag.hpp>\nint main() { localbag::LocalObject o; }\n' >"$work/cxx17.cpp"
-if g++ -std=c++17 -c "$work/cxx17.cpp" -o "$work/cxx17.o" $(pkg-config --cflags localbag) \
-     >"$log" 2>&1; then
-  fail "$name" "a C++17 compile of localbag.hpp succeeded"
-elif ! grep -q 'localbag needs C++20' "$log"; then
-  fail "$name" "no clear error" "$log"
-elif (($(grep -c 'error' "$log") > 2)); then
-  fail "$name" "more than the one #error (and the fatal stop)" "$log"
-else
-  pass "$name" "one clear error: $(grep -o 'localbag needs C++20[^"]*' "$log" | head -n 1)"
-fi
 
 finish
