@@ -112,6 +112,12 @@ struct Tracked {
 };
 
 inline std::vector<std::thread::id> destroyed_on(int tag) { return destroyed_on(ledger, tag); }
+// How many of the tags first, first + 1, ..., first + n - 1 were destroyed exactly once.
+inline int destroyed_once(int first, int n) {
+  int once = 0;
+  for (int tag = first; tag < first + n; ++tag) once += destroyed_on(tag).size() == 1 ? 1 : 0;
+  return once;
+}
 inline int live_tracked() {
   std::lock_guard lock(ledger.mutex);
   return ledger.live;
