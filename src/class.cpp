@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/class.hpp"
 
 #include <algorithm>
@@ -15,6 +16,23 @@ namespace {
 // `TypeError: cannot copy 'T' object` unless `value` can be copied: every view holds a copy.
 void require_copyable(const Value& value) {
   if (!value.copyable()) throw_not_copyable(value.type_name());
+}
+
+// Python's str.isidentifier() for ASCII; bytes of UTF-8 sequences (>= 0x80) count as letters,
+// as the non-ASCII letters Python accepts would.
+bool is_identifier(std::string_view name) noexcept {
+  if (name.empty()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    const bool letter = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+    if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+// `__dict__` of a class is its namespace, not an attribute a class can rebind or delete.
+void require_not_class_dict(Name name) {
+  if (name.text() == "__dict__") throw_class_dict_not_writable();
 }
 
 }  // namespace
@@ -75,6 +93,9 @@ ClassRef ClassAccess::make(ClassSpec spec, ClassRef base,
   fresh->name = std::move(spec.name_);
   fresh->init = spec.init_ ? std::move(spec.init_) : base_state.init;
   fresh->slots = base_state.slots;
+  for (const std::string& slot : spec.slots_) {
+    if (!is_identifier(slot)) throw_slots_not_identifiers();
+  }
   for (std::string& slot : spec.slots_) {
     if (slot == "__dict__") continue;  // every local already has a __dict__
     if (spec.attrs_.contains(slot)) throw_slot_conflict(slot);
@@ -198,6 +219,7 @@ bool Class::hasattr(Name name) const {
 // `_thread._local`, it cannot be changed.
 void Class::setattr(Name name, Value value) {
   if (this == Class::local().get()) detail::throw_immutable_root("set", name.text());
+  detail::require_not_class_dict(name);
   if (state_->is_slot(name.text())) detail::throw_slot_conflict(name.text());
   detail::require_copyable(value);
   // Everything the change displaces (the old value, the old attributes and views) is destroyed
@@ -217,6 +239,7 @@ void Class::setattr(Name name, Value value) {
 
 void Class::delattr(Name name) {
   if (this == Class::local().get()) detail::throw_immutable_root("delete", name.text());
+  detail::require_not_class_dict(name);
   detail::ClassState::Displaced displaced;
   Value removed;
   {

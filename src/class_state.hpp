@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Internal: what a Class holds, and its view: the class attributes merged along the base chain,
 // the one thing threads read of a class.

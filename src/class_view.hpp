@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Internal: a record's hold on its class's view. The fast path reads the view through a `ViewRef`
 // in the record's head; `ViewHold` keeps that view alive, `current_view` takes the new one when

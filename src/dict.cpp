@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/dict.hpp"
 
 #include <algorithm>
@@ -219,28 +220,38 @@ void Dict::update(const Dict& other) {
   update(std::move(copy));
 }
 
-void Dict::update(Dict&& other) {
-  if (&other == this) return;
-  // Make room for every new key first, so the moves below cannot fail halfway.
+void Dict::update(Dict&& other_in) {
+  if (&other_in == this) return;
+  // `other_in` may be a value of this very dict (`d.update(std::move(d.get<Dict>("sub")))`):
+  // making room below could move or free it, so its items move out first.
+  Dict other(std::move(other_in));
+  // Make room for every new key first, so the moves below cannot fail halfway. The entries'
+  // own reserve comes last: until it succeeds nothing here has moved, so on a failure the items
+  // go back to `other_in`, wherever it lives.
   std::size_t new_keys = 0;
   for (const auto [key, value] : other) {
     if (find(key) == nullptr) ++new_keys;
   }
   Dict staged;
-  if (new_keys > 0) {
-    const std::size_t total = entries_.size() + new_keys;
-    if (total > kLinearMax && (index_ == nullptr || total * 2 > index_mask_ + 1u)) {
-      build_index(total);
-    }
-    entries_.reserve(total);
-    // Key strings for new entries are built now; values move in below.
-    staged.entries_.reserve(new_keys);
-    for (const auto [key, value] : other) {
-      if (find(key) == nullptr) {
-        staged.entries_.push_back(
-            Entry{detail::name_tag(key.data(), key.size()), key, detail::hash_name(key), {}});
+  try {
+    if (new_keys > 0) {
+      // Key strings for new entries are built now; values move in below.
+      staged.entries_.reserve(new_keys);
+      for (const auto [key, value] : other) {
+        if (find(key) == nullptr) {
+          staged.entries_.push_back(
+              Entry{detail::name_tag(key.data(), key.size()), key, detail::hash_name(key), {}});
+        }
       }
+      const std::size_t total = entries_.size() + new_keys;
+      if (total > kLinearMax && (index_ == nullptr || total * 2 > index_mask_ + 1u)) {
+        build_index(total);  // an index for the same entries: nothing visible changes
+      }
+      entries_.reserve(total);
     }
+  } catch (...) {
+    other_in = std::move(other);
+    throw;
   }
   std::size_t next_new = 0;
   for (auto [key, value] : other) {

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The exception classes, and every Python error localbag raises (detail/throw.hpp): each message
 // is built here and nowhere else.
 
@@ -66,6 +67,28 @@ void throw_dict_wrong_type(std::string_view key, const Value& held, TypeNameFn w
 
 void throw_value_wrong_type(const Value& held, TypeNameFn wanted) {
   throw TypeError(join({"Value holds ", held.type_name(), ", not ", wanted()}));
+}
+
+void throw_null_str() { throw TypeError("expected a str, got a null 'const char*'"); }
+
+void throw_slots_not_identifiers() { throw TypeError("__slots__ must be identifiers"); }
+
+void throw_class_dict_not_writable() {
+  throw AttributeError("attribute '__dict__' of 'type' objects is not writable");
+}
+
+void throw_class_not_deletable() { throw TypeError("can't delete __class__ attribute"); }
+
+void throw_class_not_a_class(std::string_view type) {
+  throw TypeError(join({"__class__ must be set to a class, not '", type, "' object"}));
+}
+
+void throw_class_assignment_immutable() {
+  throw TypeError("__class__ assignment only supported for mutable types or ModuleType subclasses");
+}
+
+void throw_class_assignment_unsupported() {
+  throw TypeError("__class__ assignment is not supported by localbag");
 }
 
 void throw_not_copyable(std::string_view type) {

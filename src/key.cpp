@@ -1,5 +1,9 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/key.hpp"
 
+#include <sys/random.h>
+
+#include <chrono>
 #include <cstring>
 
 namespace localbag::detail {
@@ -25,10 +29,32 @@ constexpr std::uint64_t kMul2 = 0x94d049bb133111ebull;
 
 }  // namespace
 
+__thread KeyPositions tls_key_positions;
+
+std::uint64_t hash_key() noexcept {
+  // A function-local static, not a namespace-scope one: a static Key built during another
+  // translation unit's static initialization must already see the final key.
+  static const std::uint64_t key = [] {
+    std::uint64_t k = 0;
+    if (getrandom(&k, sizeof k, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof k)) {
+      // No entropy yet (early boot): the clock and an address are still unknown offline.
+      k = static_cast<std::uint64_t>(
+              std::chrono::steady_clock::now().time_since_epoch().count()) ^
+          reinterpret_cast<std::uintptr_t>(&k);
+    }
+    return fold_mul(k ^ kSeed, kMul2) | 1;
+  }();
+  return key;
+}
+
 std::uint64_t hash_name(std::string_view name) noexcept {
+  return hash_name_keyed(name, hash_key());
+}
+
+std::uint64_t hash_name_keyed(std::string_view name, std::uint64_t key) noexcept {
   const char* p = name.data();
   std::size_t n = name.size();
-  std::uint64_t h = kSeed ^ fold_mul(n + kMul2, kMul1);
+  std::uint64_t h = key ^ kSeed ^ fold_mul(n + kMul2, kMul1 ^ key);
   while (n >= 8) {
     h = fold_mul(h ^ load64(p), kMul1);
     p += 8;
@@ -49,7 +75,7 @@ std::uint64_t hash_name(std::string_view name) noexcept {
     }
     h = fold_mul(h ^ tail ^ (std::uint64_t{n} << 56), kMul2);
   }
-  h = fold_mul(h, kMul1 ^ kSeed);
+  h = fold_mul(h ^ key, kMul1 ^ kSeed);
   return h | (std::uint64_t{1} << 63);  // never 0: 0 means "not hashed" / an erased entry
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/local_object.hpp"
 
 #include <mutex>
@@ -41,9 +42,10 @@ EnsuredRecord ensure_record(const std::shared_ptr<ObjectHead>& head, LocalObject
   return {record, std::move(keep_alive)};
 }
 
-// Where a setattr or delattr of `name` writes: this thread's record (first access and init
-// done), and the shared slot value when `name` is a slot (`shared` null otherwise). `__dict__` is
-// read-only.
+// Where a setattr (of `value`) or delattr (`value` null) of `name` writes: this thread's record
+// (first access and init done), and the shared slot value when `name` is a slot (`shared` null
+// otherwise). `__dict__` is read-only; `__class__` cannot be deleted, and assigning it is refused
+// as CPython refuses it for `_thread._local` (and, a documented difference, for subclasses too).
 struct WriteTarget {
   Record& record;
   SharedSlots* shared;
@@ -51,10 +53,20 @@ struct WriteTarget {
   std::shared_ptr<ObjectHead> keep_alive;  // see EnsuredRecord
 };
 
-WriteTarget write_target(const std::shared_ptr<ObjectHead>& head, LocalObject& self, Name name) {
+WriteTarget write_target(const std::shared_ptr<ObjectHead>& head, LocalObject& self, Name name,
+                         const Value* value) {
   ObjectState& object = state_of(head);
   EnsuredRecord ensured = ensure_record(head, self);
   if (name.text() == "__dict__") throw_dict_read_only(object.class_state->name);
+  if (name.text() == "__class__") {
+    if (value == nullptr) throw_class_not_deletable();
+    const ClassRef* cls = value->try_get<ClassRef>();
+    if (cls == nullptr || !*cls) throw_class_not_a_class(value->type_name());
+    if (object.cls == Class::local() || *cls == Class::local()) {
+      throw_class_assignment_immutable();
+    }
+    throw_class_assignment_unsupported();
+  }
   if (object.shared) {
     if (const int i = object.class_state->slot_index(name.text()); i >= 0) {
       return {ensured.record, object.shared.get(), static_cast<std::size_t>(i),
@@ -104,6 +116,12 @@ bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visi
     visit(Value(record.dict));
     return true;
   }
+  // `__class__` is a data descriptor: it wins over the dict, except for objects of the root class,
+  // whose dict CPython's `_thread._local` searches first.
+  if (is_dunder_class(name) && (object.cls != Class::local() || !record.dict.contains(name))) {
+    visit(Value(object.cls));
+    return true;
+  }
   if (const Value* v = record.dict.find(name)) {
     visit(*v);
     return true;
@@ -137,7 +155,7 @@ Value LocalObject::getattr(Name name) const {
 }
 
 void LocalObject::setattr_value(Name name, Value value) {
-  const detail::WriteTarget target = detail::write_target(head_, *this, name);
+  const detail::WriteTarget target = detail::write_target(head_, *this, name, &value);
   if (target.shared == nullptr) {
     target.record.dict.set(name, std::move(value));
     return;
@@ -151,7 +169,7 @@ void LocalObject::setattr_value(Name name, Value value) {
 }
 
 void LocalObject::delattr_slow(Name name) {
-  const detail::WriteTarget target = detail::write_target(head_, *this, name);
+  const detail::WriteTarget target = detail::write_target(head_, *this, name, nullptr);
   if (target.shared == nullptr) {
     if (!target.record.dict.erase(name)) throw_missing(name);
     return;

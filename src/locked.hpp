@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Internal: `Locked<mutex_fn>`, a scoped lock that is also a token. A function whose comment
 // would say "mutex held" takes `const Locked<...>&` instead, so a caller that does not hold that

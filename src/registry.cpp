@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/registry.hpp"
 
 #include <mutex>

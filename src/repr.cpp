@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/repr.hpp"
 
 #include <charconv>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Internal: the thread runtime. Who owns a thread's record for an object, and how it is destroyed
 // when the thread exits, when the object dies, or both at once. See docs/design.md.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "localbag/value.hpp"
 
 #include <cxxabi.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// The Python Cookbook's `LazyConnection` (recipe 12.6) in C++: one connection object shared by

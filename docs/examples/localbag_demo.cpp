@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /// localbag-demo: Python's `threading.local`, in C++, in two parts.
 ///
 /// 1. The docstring of CPython's `_threading_local` module, replayed step by step: every `>>>`

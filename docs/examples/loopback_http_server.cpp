@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #include "loopback_http_server.hpp"
 
 #include <poll.h>

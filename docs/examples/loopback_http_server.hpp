@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `LoopbackHttpServer`: a tiny HTTP/1.0 server on 127.0.0.1, standing in for www.python.org in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Socket`: a move-only owner of one TCP socket file descriptor, the C++ stand-in for Python's

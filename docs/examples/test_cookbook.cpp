@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The Python Cookbook's LazyConnection (recipe 12.6) against a loopback HTTP server: each thread
 // gets its own socket and the full response; entering twice in one thread fails; exit, thread
 // exit and object death each close the socket and remove the attribute.

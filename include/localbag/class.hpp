@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Class`: what `class MyLocal(local): ...` defines in Python: a name, an optional base,
 /// class attributes (defaults), methods, an init callback and slots. `ClassSpec` describes one;
 /// a `Registry` turns it into a `Class`.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <cstdint>
 #include <functional>
@@ -42,7 +45,10 @@ using InitFn = std::function<void(LocalObject& self, Args args, const Dict& kwar
 /// A method as a class attribute holds it: `getattr(obj, "squared")` returns a `Value` holding
 /// a `Function`, whose repr is `<function MyLocal.squared>`.
 struct Function {
+  /// The class name, a dot and the method name (`MyLocal.squared`), as `ClassSpec::method` sets
+  /// it; the repr shows it.
   std::string qualname;
+  /// The method itself; `LocalObject::call` passes it the object as `self` and the arguments.
   MethodFn fn;
 };
 
@@ -69,6 +75,9 @@ struct PythonType<Function> {
 /// As in a Python class body, a later `attr` or `method` of the same name replaces an earlier.
 class ClassSpec {
  public:
+  /// A class named `name` (`MyLocal.__name__`), with base `local` and no attributes, methods,
+  /// init or slots until `base`, `attr`, `method`, `init` and `slots` set them.
+  /// `Registry::define` rejects a name already in use there, and `local`.
   explicit ClassSpec(std::string name) : name_(std::move(name)) {}
 
   /// The base class by name, looked up in the defining registry (default: `local`).
@@ -84,6 +93,7 @@ class ClassSpec {
   /// Slots (`__slots__`): attributes stored once per object and shared by all threads.
   ClassSpec& slots(std::vector<std::string> names);
 
+  /// The class name given to the constructor.
   const std::string& name() const noexcept { return name_; }
 
  private:
@@ -139,5 +149,17 @@ class Class {
 
   std::unique_ptr<detail::ClassState> state_;
 };
+
+namespace detail {
+template <>
+struct PythonType<ClassRef> {
+  static std::string name() { return "type"; }
+  static void repr(std::string& out, const ClassRef& cls) {
+    out += "<class '";
+    out += cls ? cls->name() : "NoneType";
+    out += "'>";
+  }
+};
+}  // namespace detail
 
 }  // namespace localbag

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Dict`: one thread's attributes of one object, the `__dict__` of Python. An insertion-ordered
 /// `string -> Value` map, looked up by `Name` without building a `std::string`.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <atomic>
 #include <cstddef>
@@ -41,7 +44,9 @@ class Dict {
   /// A key and its value, as iteration yields them (`for (auto [key, value] : dict)`).
   template <bool Const>
   struct ItemRef {
+    /// The key, as the dict stores it.
     const std::string& key;
+    /// The value: assignable through an `iterator`, read-only through a `const_iterator`.
     std::conditional_t<Const, const Value&, Value&> value;
   };
 
@@ -59,26 +64,39 @@ class Dict {
       boost::container::vector_options_t<boost::container::stored_size<std::uint32_t>>>;
 
  public:
+  /// Walks the items in insertion order; dereferencing yields an `ItemRef` by value, whose
+  /// members refer into the dict. `Const` makes it a `const_iterator`. Any insertion or erasure
+  /// may invalidate it (see `Dict`).
   template <bool Const>
   class Iterator {
    public:
+    /// A pointer to the dict's internal entry type; only `Dict` makes iterators from it.
     using EntryPtr = std::conditional_t<Const, const Entry*, Entry*>;
+    /// What dereferencing yields.
     using value_type = ItemRef<Const>;
+    /// Required of an iterator; iterators cannot be subtracted.
     using difference_type = std::ptrdiff_t;
 
+    /// An iterator into no dict: it may only be assigned to, or compared with another
+    /// default-constructed iterator.
     Iterator() = default;
+    /// Used by `Dict::begin` and `Dict::end`: the first item at or after `at`, up to `end`.
     Iterator(EntryPtr at, EntryPtr end) : at_(at), end_(end) { skip_dead(); }
+    /// The current item: references to its key and value.
     ItemRef<Const> operator*() const { return {at_->key, at_->value}; }
+    /// Moves to the next item.
     Iterator& operator++() {
       ++at_;
       skip_dead();
       return *this;
     }
+    /// Moves to the next item; returns the iterator as it was.
     Iterator operator++(int) {
       Iterator old = *this;
       ++*this;
       return old;
     }
+    /// Whether `a` and `b` are at the same item of the same dict (or both at its end).
     friend bool operator==(const Iterator& a, const Iterator& b) { return a.at_ == b.at_; }
 
    private:
@@ -88,20 +106,31 @@ class Dict {
     EntryPtr at_ = nullptr;
     EntryPtr end_ = nullptr;
   };
+  /// Iterates with assignable values.
   using iterator = Iterator<false>;
+  /// Iterates with read-only values.
   using const_iterator = Iterator<true>;
 
+  /// An empty dict (`{}`); allocates nothing.
   Dict() noexcept = default;
   /// `Dict{{"color", "red"}, {"number", 42}}`; values are copied.
   Dict(std::initializer_list<std::pair<std::string_view, Value>> items);
+  /// `d.copy()`: the same keys in the same order, each value copied;
+  /// ``TypeError: cannot copy 'T' object`` when a value is move-only.
   Dict(const Dict& other);
+  /// Takes `other`'s items, leaving `other` empty. Never throws.
   Dict(Dict&& other) noexcept;
+  /// Replaces every item with a copy of `other`'s, as the copy constructor makes them (strong
+  /// guarantee). The old values are destroyed after the dict holds the new ones.
   Dict& operator=(const Dict& other);
+  /// Takes `other`'s items, leaving `other` empty. The old values are destroyed after the dict
+  /// holds the new ones.
   Dict& operator=(Dict&& other) noexcept;
   ~Dict();
 
   /// Number of keys (`len(d)`).
   std::size_t size() const noexcept { return live_; }
+  /// `not d`: whether there are no keys.
   bool empty() const noexcept { return live_ == 0; }
 
   /// `key in d`.
@@ -112,21 +141,30 @@ class Dict {
     if (index_ == nullptr) {
       Entry* const entries = entries_.data();
       const std::uint32_t n = static_cast<std::uint32_t>(entries_.size());
-      std::atomic<std::uint32_t>* const hint = key.hint();
-      if (hint != nullptr) {
-        const std::uint32_t i = hint->load(std::memory_order_relaxed);
-        if (i < n && same_key(entries[i], key)) return &entries[i].value;
+      if (const Key* k = key.key()) {
+        detail::KeyPositions& cache = detail::tls_key_positions;
+        const unsigned s = detail::KeyPositions::slot(k);
+        if (cache.key[s] == k) {
+          const std::uint32_t i = cache.pos[s];
+          if (i < n && same_key(entries[i], key)) return &entries[i].value;
+        }
+        for (std::uint32_t i = 0; i < n; ++i) {
+          if (same_key(entries[i], key)) {
+            cache.key[s] = k;  // this thread's memory only
+            cache.pos[s] = i;
+            return &entries[i].value;
+          }
+        }
+        return nullptr;
       }
       for (std::uint32_t i = 0; i < n; ++i) {
-        if (same_key(entries[i], key)) {
-          if (hint != nullptr) hint->store(i, std::memory_order_relaxed);
-          return &entries[i].value;
-        }
+        if (same_key(entries[i], key)) return &entries[i].value;
       }
       return nullptr;
     }
     return find_indexed(key);
   }
+  /// The value for `key`, or nullptr, read-only. Never throws, never allocates.
   const Value* find(Name key) const noexcept { return const_cast<Dict*>(this)->find(key); }
 
   /// A pointer to the `T` stored under `key`, or nullptr when absent or of another type.
@@ -135,17 +173,20 @@ class Dict {
     Value* v = find(key);
     return v != nullptr ? v->try_get<T>() : nullptr;
   }
+  /// A read-only pointer to the `T` stored under `key`, or nullptr when absent or of another
+  /// type.
   template <class T>
   const T* try_get(Name key) const noexcept {
     const Value* v = find(key);
     return v != nullptr ? v->try_get<T>() : nullptr;
   }
 
-  /// `d[key]`: the value, or `KeyError: 'key'`.
+  /// `d[key]`: the value, or ``KeyError: 'key'``.
   Value& at(Name key) {
     if (Value* v = find(key)) return *v;
     detail::throw_key_error(key.text());
   }
+  /// `d[key]`, read-only: the value, or ``KeyError: 'key'``.
   const Value& at(Name key) const { return const_cast<Dict*>(this)->at(key); }
 
   /// The `T` stored under `key`: `KeyError` when absent, `TypeError` naming both types when
@@ -156,6 +197,8 @@ class Dict {
     if (T* p = v.try_get<T>()) return *p;
     detail::throw_dict_wrong_type(key.text(), v, &detail::type_name<T>);
   }
+  /// The `T` stored under `key`, read-only: `KeyError` when absent, `TypeError` naming both
+  /// types when it holds another type.
   template <class T>
   const T& get(Name key) const {
     return const_cast<Dict*>(this)->get<T>(key);
@@ -164,10 +207,15 @@ class Dict {
   /// `d[key] = value`. A replaced value is destroyed after the dict holds the new one; if its
   /// destructor deletes `key` again, the key ends up absent, as in Python.
   void set(Name key, Value value);
+  /// `d[key] = value` for any object a `Value` can hold, stored as `Value(value)` would store it
+  /// (a string literal as `std::string`); same guarantees as `set(Name, Value)`. In a small dict
+  /// whose `key` already holds an arithmetic value or `std::string` of the same type, the value
+  /// is assigned in place, without building a `Value`.
   template <class T, class S = detail::stored_t<T>,
             class = std::enable_if_t<!std::is_same_v<S, Value>>>
   void set(Name key, T&& value) {
     if constexpr (std::is_arithmetic_v<S> || std::is_same_v<S, std::string>) {
+      if constexpr (std::is_same_v<S, std::string>) detail::require_str_pointer(value);
       // Assign in place when the type matches: no type-erased move on the hot path.
       if (index_ == nullptr) {
         if (Value* v = find(key)) {
@@ -200,13 +248,17 @@ class Dict {
   /// `d.clear()`.
   void clear() noexcept;
 
+  /// The first item in insertion order (`end()` when empty).
   iterator begin() noexcept { return {entries_.data(), entries_.data() + entries_.size()}; }
+  /// Past the last item.
   iterator end() noexcept {
     return {entries_.data() + entries_.size(), entries_.data() + entries_.size()};
   }
+  /// The first item in insertion order, read-only (`end()` when empty).
   const_iterator begin() const noexcept {
     return {entries_.data(), entries_.data() + entries_.size()};
   }
+  /// Past the last item, read-only.
   const_iterator end() const noexcept {
     return {entries_.data() + entries_.size(), entries_.data() + entries_.size()};
   }
@@ -255,6 +307,9 @@ class Dict {
 
 namespace detail {
 void repr_dict(std::string& out, const Dict& dict);
+
+template <>
+struct MovedFromIsInert<Dict> : std::true_type {};  // a moved-from Dict is empty
 
 template <>
 struct PythonType<Dict> {

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// The exceptions localbag throws: one hierarchy, one per Python exception class, with
 /// Python's own wording in `what()`.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <stdexcept>
 #include <string>
@@ -11,11 +14,16 @@ namespace localbag {
 
 /// Base of every localbag exception. `what()` is the message as Python prints it after the
 /// colon; `python_type()` is the Python class name; `to_string()` joins the two the way a
-/// Python traceback's last line does: `AttributeError: 'MyLocal' object has no attribute 'x'`.
+/// Python traceback's last line does: ``AttributeError: 'MyLocal' object has no attribute 'x'``.
 class Error : public std::runtime_error {
  public:
+  /// An error of the Python class named `python_type`, with `message` as `what()`. The name is
+  /// not copied: it must outlive the exception (a string literal, as every localbag error uses).
   Error(const char* python_type, std::string message);
+  /// The Python class name: `"AttributeError"`, `"TypeError"`, `"ValueError"`, `"KeyError"` or
+  /// `"NameError"`.
   const char* python_type() const noexcept { return python_type_; }
+  /// `python_type()`, a colon and a space, and `what()`: a Python traceback's last line.
   std::string to_string() const;
 
  private:
@@ -25,6 +33,7 @@ class Error : public std::runtime_error {
 /// A missing attribute, or a read-only one (`__dict__`).
 class AttributeError : public Error {
  public:
+  /// An `AttributeError` whose `what()` is `message` (the text after the class name).
   explicit AttributeError(std::string message) : Error("AttributeError", std::move(message)) {}
 };
 
@@ -32,24 +41,29 @@ class AttributeError : public Error {
 /// given to a class without init, a copy of a move-only value.
 class TypeError : public Error {
  public:
+  /// A `TypeError` whose `what()` is `message` (the text after the class name).
   explicit TypeError(std::string message) : Error("TypeError", std::move(message)) {}
 };
 
 /// A bad class definition, such as a slot that conflicts with a class variable.
 class ValueError : public Error {
  public:
+  /// A `ValueError` whose `what()` is `message` (the text after the class name).
   explicit ValueError(std::string message) : Error("ValueError", std::move(message)) {}
 };
 
 /// A missing key in a `Dict` (`d["x"]` in Python).
 class KeyError : public Error {
  public:
+  /// A `KeyError` whose `what()` is `message`; localbag passes the key's repr (``'number'``),
+  /// as Python does.
   explicit KeyError(std::string message) : Error("KeyError", std::move(message)) {}
 };
 
 /// An unknown class or base name in a `Registry`.
 class NameError : public Error {
  public:
+  /// A `NameError` whose `what()` is `message` (the text after the class name).
   explicit NameError(std::string message) : Error("NameError", std::move(message)) {}
 };
 

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `LocalObject`: Python's `threading.local`. One object shared by all threads; behind it, one
 /// `Dict` per thread.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <array>
 #include <cstring>
@@ -36,8 +39,8 @@ namespace localbag {
 /// runs the class's init in that thread, with the arguments the object was constructed with.
 ///
 /// **Lookup** follows Python: slots first (they are data descriptors), then this thread's dict,
-/// then class attributes along the base chain; otherwise `AttributeError: 'MyLocal' object has
-/// no attribute 'color'`.
+/// then class attributes along the base chain; otherwise
+/// ``AttributeError: 'MyLocal' object has no attribute 'color'``.
 ///
 /// **Values out.** `get`, `try_get` and `getattr` return copies, because the value may be a
 /// class attribute or slot that other threads can change. `ref`, `find` and `dict()` return
@@ -51,10 +54,19 @@ class LocalObject {
   /// arguments are not supported` when arguments are given and no class in the chain has init.
   explicit LocalObject(ClassRef cls, std::vector<Value> args = {}, Dict kwargs = {});
 
+  /// Another reference to the same object (`b = a` in Python): afterwards `a == b`. Runs no
+  /// init and does not throw.
   LocalObject(const LocalObject&) = default;
+  /// Takes the reference; the moved-from handle may only be assigned to or destroyed.
   LocalObject(LocalObject&&) noexcept = default;
+  /// Makes this a reference to the other object, dropping the old reference; if it was the old
+  /// object's last, that object dies here (see Ownership).
   LocalObject& operator=(const LocalObject&) = default;
+  /// Takes the other handle's reference, dropping the old one as copy assignment does; the
+  /// moved-from handle may only be assigned to or destroyed.
   LocalObject& operator=(LocalObject&&) noexcept = default;
+  /// Drops this reference; if it was the last, the object and every thread's dict for it are
+  /// destroyed now, on this thread.
   ~LocalObject() = default;
 
   /// `type(obj)`.
@@ -114,15 +126,15 @@ class LocalObject {
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
       return fast.value != nullptr;
     }
-    if (is_dunder_dict(name)) {  // always there; asking must not copy it
-      dict();                    // first access runs init, as any access does
+    if (is_dunder_dict(name) || is_dunder_class(name)) {  // always there; asking must not copy
+      dict();  // first access runs init, as any access does
       return true;
     }
     return lookup(name, [](const Value&) {});
   }
 
   /// `obj.name = value`. Slots are set for all threads, any other name for this thread only.
-  /// `AttributeError: 'X' object attribute '__dict__' is read-only` for `__dict__`.
+  /// ``AttributeError: 'X' object attribute '__dict__' is read-only`` for `__dict__`.
   template <class T>
   void setattr(Name name, T&& value) {
     if (Dict* d = fast_dict(name)) {
@@ -144,11 +156,14 @@ class LocalObject {
     if (Dict* d = detail::this_thread_dict(*head_)) return *d;
     return dict_slow();
   }
+  /// `obj.__dict__`, read-only: the same dict as `dict()`, created (and init run) on first use.
   const Dict& dict() const { return const_cast<LocalObject*>(this)->dict(); }
 
   /// `obj.name(*args)`: calls a method with this object as `self`. `AttributeError` when
-  /// absent, `TypeError: 'int' object is not callable` when the attribute is not a method.
+  /// absent, ``TypeError: 'int' object is not callable`` when the attribute is not a method.
   Value call(Name name, Args args = {});
+  /// `obj.name(arg1, arg2, ...)`: wraps each argument in a `Value` (copied or moved as passed)
+  /// and calls the method as `call(name, Args)` does, with the same errors.
   template <class... A>
   Value call(Name name, A&&... args) {
     std::array<Value, sizeof...(A)> values{Value(std::forward<A>(args))...};
@@ -167,15 +182,17 @@ class LocalObject {
 
  private:
   // This thread's dict when a lookup of `name` may start there: the thread is initialised, the
-  // class has no slots, and the name is not `__dict__` (data descriptors come first in Python).
+  // class has no slots, and the name is not `__dict__` or `__class__` (data descriptors come
+  // first in Python).
   Dict* fast_dict(Name name) const noexcept {
-    return head_->dict_first && !is_dunder_dict(name) ? detail::this_thread_dict(*head_) : nullptr;
+    return head_->dict_first && !may_be_descriptor(name) ? detail::this_thread_dict(*head_)
+                                                          : nullptr;
   }
   // Lookup without a lock, in this thread's dict and the class view this thread holds. Not
-  // definite before the thread's first access, for classes with slots, for `__dict__`, and when
-  // the class changed since this thread took its view.
+  // definite before the thread's first access, for classes with slots, for `__dict__` and
+  // `__class__`, and when the class changed since this thread took its view.
   detail::FastLookup fast_lookup(Name name) const noexcept {
-    if (!head_->dict_first || is_dunder_dict(name)) return {};
+    if (!head_->dict_first || may_be_descriptor(name)) return {};
     detail::RecordHead* record = detail::this_thread_record_head(*head_);
     if (record == nullptr) return {};
     if (const Value* v = record->dict.find(name)) return {v, true};
@@ -184,9 +201,15 @@ class LocalObject {
     }
     return {record->view.attrs->find(name), true};
   }
-  static bool is_dunder_dict(Name name) noexcept {
-    return name.text().size() == 8 && std::memcmp(name.text().data(), "__dict__", 8) == 0;
+  // Whether `name` may be `__dict__` or `__class__`: one compare of its tag with each (the
+  // exact test is on the slow path).
+  static bool may_be_descriptor(Name name) noexcept {
+    constexpr std::uint64_t kDictTag = detail::name_tag("__dict__", 8);
+    constexpr std::uint64_t kClassTag = detail::name_tag("__class__", 9);
+    return name.tag() == kDictTag || name.tag() == kClassTag;
   }
+  static bool is_dunder_dict(Name name) noexcept { return name.text() == "__dict__"; }
+  static bool is_dunder_class(Name name) noexcept { return name.text() == "__class__"; }
 
   // Full lookup (slots, dict, class attributes); calls `visit` with the value, under the lock
   // that guards it, and returns true; returns false when absent.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// The umbrella header: everything a localbag user needs.
@@ -8,6 +9,8 @@
 ///     mydata.setattr("number", 42);          // mydata.number = 42
 ///     int n = mydata.get<int>("number");     // mydata.number
 
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
+
 #include "localbag/class.hpp"         // IWYU pragma: export
 #include "localbag/dict.hpp"          // IWYU pragma: export
 #include "localbag/error.hpp"         // IWYU pragma: export
@@ -17,3 +20,9 @@
 #include "localbag/repr.hpp"          // IWYU pragma: export
 #include "localbag/stats.hpp"         // IWYU pragma: export
 #include "localbag/value.hpp"         // IWYU pragma: export
+#include "localbag/version.hpp"       // IWYU pragma: export
+
+/// \namespace localbag
+/// Everything localbag gives users: `LocalObject`, `Class` and `ClassSpec`, `Registry`, `Dict`,
+/// `Value`, `Name` and `Key`, the `Error` classes, `repr` and `runtime_stats`. What public inline
+/// code needs besides is in `localbag::detail`, which is not API.

@@ -1,7 +1,10 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Registry`: a namespace of classes. `Registry::global()` is the process-wide one; a plugin
 /// system gives each plugin a registry of its own.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <cstddef>
 #include <map>
@@ -23,6 +26,7 @@ namespace localbag {
 /// still refer to it.
 class Registry {
  public:
+  /// A registry that knows only `local`.
   Registry();
   ~Registry();
   Registry(const Registry&) = delete;
@@ -32,17 +36,18 @@ class Registry {
   static Registry& global();
 
   /// Defines a class. Throws, leaving the registry unchanged:
-  /// `ValueError: class 'X' is already defined` for a name in use (including `local`),
-  /// `NameError: name 'B' is not defined` for an unknown base,
-  /// `ValueError: 'x' in __slots__ conflicts with class variable` for a slot that is also a
+  /// ``ValueError: class 'X' is already defined`` for a name in use (including `local`),
+  /// ``NameError: name 'B' is not defined`` for an unknown base,
+  /// ``ValueError: 'x' in __slots__ conflicts with class variable`` for a slot that is also a
   /// class attribute or method of the same class,
-  /// `TypeError: cannot copy 'T' object` for a class attribute that cannot be copied.
+  /// ``TypeError: cannot copy 'T' object`` for a class attribute that cannot be copied.
   ClassRef define(ClassSpec spec);
 
   /// The class named `name`, or nullptr.
   ClassRef find(std::string_view name) const;
-  /// The class named `name`, or `NameError: name 'X' is not defined`.
+  /// The class named `name`, or ``NameError: name 'X' is not defined``.
   ClassRef get(std::string_view name) const;
+  /// Whether `find(name)` finds a class (true for `local`).
   bool contains(std::string_view name) const;
   /// Defined class names (not `local`), sorted.
   std::vector<std::string> names() const;

@@ -1,6 +1,9 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// Counters of the thread runtime, for tests, leak checks and monitoring.
+
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <cstdint>
 

@@ -1,9 +1,13 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 /// \file
 /// `Value`: one attribute value, type-erased like `std::any`, but able to hold move-only types
 /// (`std::unique_ptr`, a socket wrapper) and keeping small values inline.
 
+#include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
+
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <new>
 #include <string>
@@ -27,8 +31,9 @@ struct None {
 /// Python's `list`: `Value(List{})` reprs as `[]`.
 using List = std::vector<Value>;
 
-/// Python's `tuple`: reprs as `('color', 'red')`; `Dict::items()` is a `List` of these.
+/// Python's `tuple`: reprs as ``('color', 'red')``; `Dict::items()` is a `List` of these.
 struct Tuple {
+  /// The elements, in order.
   std::vector<Value> items;
 };
 
@@ -46,16 +51,48 @@ struct ValueOps {
   void (*repr)(std::string& out, const void* object);  // append Python repr of the object
 };
 
+// Whether destroying a moved-from T runs no user code: true for trivially destructible types
+// and for the standard and localbag types whose moved-from state is empty. Moving a value stored
+// inline destroys the moved-from object at once, in the middle of whatever container operation
+// moved it; a type whose destructor might run user code (and so look at, or change, the dict
+// being reorganised) is therefore stored behind a pointer, which moves without destroying
+// anything.
 template <class T>
-inline constexpr bool kStoredInline = sizeof(T) <= kValueBuffer &&
-                                      alignof(T) <= alignof(std::max_align_t) &&
-                                      alignof(T) <= 8 && std::is_nothrow_move_constructible_v<T>;
+struct MovedFromIsInert : std::bool_constant<std::is_trivially_destructible_v<T>> {};
+template <class C, class Traits, class A>
+struct MovedFromIsInert<std::basic_string<C, Traits, A>> : std::true_type {};
+template <class U, class A>
+struct MovedFromIsInert<std::vector<U, A>> : std::true_type {};
+template <class U>
+struct MovedFromIsInert<std::unique_ptr<U>> : std::true_type {};
+template <class U>
+struct MovedFromIsInert<std::shared_ptr<U>> : std::true_type {};
+template <class R, class... A>
+struct MovedFromIsInert<std::function<R(A...)>> : std::true_type {};
+template <>
+struct MovedFromIsInert<Tuple> : std::true_type {};
 
-// The type stored for an argument of type T: string literals and views become std::string.
 template <class T>
-using stored_t = std::conditional_t<std::is_convertible_v<T, std::string_view> &&
-                                        !std::is_same_v<std::decay_t<T>, std::string>,
-                                    std::string, std::decay_t<T>>;
+inline constexpr bool kStoredInline =
+    sizeof(T) <= kValueBuffer && alignof(T) <= alignof(std::max_align_t) && alignof(T) <= 8 &&
+    std::is_nothrow_move_constructible_v<T> && MovedFromIsInert<T>::value;
+
+// The type stored for an argument of type T: string literals and views become std::string,
+// nullptr becomes None.
+template <class T>
+using stored_t = std::conditional_t<
+    std::is_same_v<std::decay_t<T>, std::nullptr_t>, None,
+    std::conditional_t<std::is_convertible_v<T, std::string_view> &&
+                           !std::is_same_v<std::decay_t<T>, std::string>,
+                       std::string, std::decay_t<T>>>;
+
+// A `const char*` (or `char*`) about to become a str must not be null.
+template <class T>
+void require_str_pointer(const T& text) {
+  if constexpr (std::is_pointer_v<std::remove_cvref_t<T>>) {  // not a literal (an array)
+    if (text == nullptr) throw_null_str();
+  }
+}
 
 std::string demangle(const std::type_info& type);
 template <class T>
@@ -122,20 +159,26 @@ inline constexpr const ValueOps* ops_for = &OpsFor<T>::ops;
 /// as Python would store a `str`.
 ///
 /// Copying a `Value` copies the object it holds; copying one that holds a move-only object
-/// throws `TypeError: cannot copy 'T' object`. Moving never throws and leaves `None` behind.
+/// throws ``TypeError: cannot copy 'T' object``. Moving never throws and leaves `None` behind.
 class Value {
  public:
   /// `None`.
   Value() noexcept = default;
+  /// `None`, as the default constructor makes it: `Value(None{})`.
   Value(None) noexcept {}
+  /// `None`: `setattr("x", nullptr)` stores None, as `x = None` does.
+  Value(std::nullptr_t) noexcept {}
 
   /// Stores `object` (decayed; string-like becomes `std::string`).
   template <class T, class S = detail::stored_t<T>,
             class = std::enable_if_t<!std::is_same_v<S, Value> && !std::is_same_v<S, None>>>
   Value(T&& object) {  // NOLINT(google-explicit-constructor): Python values convert implicitly
+    if constexpr (std::is_same_v<S, std::string>) detail::require_str_pointer(object);
     emplace<S>(std::forward<T>(object));
   }
 
+  /// A copy of the object `other` holds, made by its copy constructor;
+  /// ``TypeError: cannot copy 'T' object`` when that object is move-only.
   Value(const Value& other) {
     if (other.ops_ != nullptr) {
       if (other.ops_->copy == nullptr) detail::throw_not_copyable(other.ops_->name());
@@ -143,9 +186,13 @@ class Value {
       ops_ = other.ops_;
     }
   }
+  /// Takes `other`'s object, leaving `other` `None`. Never throws.
   Value(Value&& other) noexcept { take(other); }
   // Assignment installs the new object before the old one is destroyed, so a destructor that
   // looks at (or changes) the container holding this Value sees it already replaced.
+  /// Replaces the held object with a copy of `other`'s. When the copy throws (`TypeError` for a
+  /// move-only object) this value is unchanged; otherwise the old object is destroyed after the
+  /// new one is in place.
   Value& operator=(const Value& other) {
     if (this != &other) {
       Value copy(other);  // may throw; *this is untouched then
@@ -154,6 +201,8 @@ class Value {
     }
     return *this;
   }
+  /// Takes `other`'s object, leaving `other` `None`; the old object is destroyed after the new
+  /// one is in place. Never throws.
   Value& operator=(Value&& other) noexcept {
     if (this != &other) {
       Value old(std::move(*this));
@@ -202,6 +251,7 @@ class Value {
   T* try_get() noexcept {
     return holds<T>() ? detail::object_in<T>(buffer_) : nullptr;
   }
+  /// A read-only pointer to the held `T`, or nullptr when the value holds something else.
   template <class T>
   const T* try_get() const noexcept {
     return holds<T>() ? detail::object_in<T>(const_cast<unsigned char*>(buffer_)) : nullptr;
@@ -213,6 +263,8 @@ class Value {
     if (T* p = try_get<T>()) return *p;
     detail::throw_value_wrong_type(*this, &detail::type_name<T>);
   }
+  /// The held `T`, read-only; throws `TypeError` naming both types when the value holds
+  /// something else.
   template <class T>
   const T& get() const {
     if (const T* p = try_get<T>()) return *p;
@@ -236,6 +288,7 @@ class Value {
     }
   }
 
+  /// Exchanges the objects `a` and `b` hold. Never throws, destroys nothing.
   friend void swap(Value& a, Value& b) noexcept {
     Value t(std::move(a));
     a = std::move(b);

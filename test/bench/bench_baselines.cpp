@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Baselines: the ways to keep per-thread state that localbag competes with, each doing the same
 // work as the localbag case beside it (bench_localbag.cpp): read an int stored under the name
 // "number" in a per-thread map of 8 entries, "number" inserted last.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What the localbag cases and their baselines share, so that both do the same work: the
 // attribute names of a dict of N entries (the looked-up name "number" always inserted LAST,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // localbag's lifetime costs: a fresh thread's first access (init included), thread exit with N
 // touched objects, object create+destroy with 0, 1 or 2 touching threads among N live objects,
 // and the memory an object and a touched (object, thread) pair take.

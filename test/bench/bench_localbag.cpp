@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // localbag's hot path: the same work as the baselines (bench_baselines.cpp) through a
 // LocalObject, plus the other per-access operations (set, set+del, hasattr miss, method call).
 // Every case runs in a thread whose dict for the object already exists (the steady state);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // What one thread's use of the runtime costs the others: the record-table memory a fresh thread
 // needs after a burst of objects came and went, and how long another thread's create, first
 // access and destroy can be held up by a thread exiting with many records, or by many objects

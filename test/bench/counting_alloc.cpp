@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Replaces the global operator new/delete of the benchmark binary (and so of the libraries it
 // loads, which resolve them here) with malloc-based versions that count in a thread when asked.
 // When counting is off the only overhead is one thread-local flag test.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // A counting global allocator for the benchmark binary. The bench replaces the global
 // `operator new` / `operator delete` (counting_alloc.cpp); while counting is on in a thread,

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Times the localbag benchmark's operations on CPython's threading.local and on the design of
 CPython's pure-Python `_threading_local` module, printing ns per operation.
 

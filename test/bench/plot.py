@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Draws localbag-bench's results (Google Benchmark JSON) as one PNG chart: each localbag
 hot-path case beside its baseline, the performance targets, and the per-item lifetime costs.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Reads localbag-bench's Google Benchmark JSON and prints (1) every case's median time with
 its ratio to its baseline and (2) the performance targets of docs/performance.md, each met / not met.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # One command for localbag's performance figures (docs/performance.md): builds a release build
 # of the benchmark, runs it (5 repetitions, medians), times CPython's threading.local and the
 # lock-per-access design of CPython's pure-Python _threading_local module, draws the chart and prints the ratio table with every target met / not met.

@@ -1,9 +1,11 @@
+// SPDX-License-Identifier: MIT
 #pragma once
-// The reference model of the differential fuzzer: Python's threading.local semantics (as the
-// brief and the headers state them) written plainly, with vectors and linear searches, for a
-// few classes, objects and threads. Every operation returns its outcome as text: "ok", "ok:"
-// followed by a repr, or "ErrorType: message"; the fuzz target computes the same text from the
-// library and compares. The model also counts the Probe values each thread made and destroyed.
+// The reference model of the differential fuzzer: Python's threading.local semantics (as CPython's
+// `_threading_local` module and localbag's headers state them) written plainly, with vectors and
+// linear searches, for a few classes, objects and threads. Every operation returns its outcome as
+// text: "ok", "ok:" followed by a repr, or "ErrorType: message"; the fuzz target computes the same
+// text from the library and compares. The model also counts the Probe values each thread made and
+// destroyed.
 
 #include <cstdint>
 #include <optional>
@@ -44,6 +46,9 @@ inline const char* const kNameReprs[] = {"'n'",
                                          "'an_attribute_name_longer_than_15'",
                                          "'nul\\x00x'"};
 constexpr int kNameCount = 12;
+// The index of "__dict__" in kNames: not an attribute but the thread's dict itself, read-only
+// (make_corpus.py calls it DICT).
+constexpr int kDictName = 8;
 // Strings stored as values, and their Python reprs (the oracle, checked against CPython).
 inline const std::string kStrings[] = {"red",           "",
                                        "it's",          "say \"hi\"",
@@ -96,6 +101,14 @@ struct MDict {
       if (key == k) return &v;
     }
     return nullptr;
+  }
+  // Sets `k` to `v`: in place when present, else at the end.
+  void set(int k, const MVal& v) {
+    if (MVal* old = find(k)) {
+      *old = v;
+    } else {
+      items.emplace_back(k, v);
+    }
   }
   bool erase(int k) {
     for (auto it = items.begin(); it != items.end(); ++it) {
@@ -191,6 +204,12 @@ struct Model {
   }
   void dropped(const MVal& v, int thread) {
     if (v.kind == MVal::kProbe) --net[thread];
+  }
+  // d[k] = v on `thread`: v is stored, the value it replaces dropped.
+  void store_item(MDict& d, int thread, int k, const MVal& v) {
+    stored(v, thread);
+    if (MVal* old = d.find(k)) dropped(*old, thread);
+    d.set(k, v);
   }
   void drop_dict(MDict& d, int thread) {
     for (auto& [k, v] : d.items) dropped(v, thread);
@@ -294,19 +313,13 @@ struct Model {
   }
   // setattr without the __dict__ check.
   void store_attr(int o, int t, int name, const MVal& v) {
-    stored(v, t);
     if (auto* s = slot_of(o, name)) {
+      stored(v, t);
       if (*s) dropped(**s, t);
       *s = v;
       return;
     }
-    MDict& d = *objects[o].dicts[t];
-    if (MVal* old = d.find(name)) {
-      dropped(*old, t);
-      *old = v;
-    } else {
-      d.items.emplace_back(name, v);
-    }
+    store_item(*objects[o].dicts[t], t, name, v);
   }
 };
 

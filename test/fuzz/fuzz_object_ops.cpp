@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fuzz target's operations on one object from one thread: attribute access through the
 // LocalObject, calls, and the thread's own Dict.
 
@@ -26,9 +27,9 @@ std::string key_repr(const std::string& key) { return repr(Value(key)); }
 std::string Session::model_call(int o, int t, int n, const std::vector<MVal>& args) {
   if (auto e = m_.ensure(o, t)) return *e;
   MObject& obj = m_.objects[o];
-  const bool own = m_.is_slot(obj.cls, n) || obj.dicts[t]->find(n) != nullptr || n == 8;
+  const bool own = m_.is_slot(obj.cls, n) || obj.dicts[t]->find(n) != nullptr || n == kDictName;
   std::optional<MVal> v;
-  if (n == 8) {
+  if (n == kDictName) {
     return error("TypeError", "'dict' object is not callable");
   } else if (own) {
     v = m_.lookup(o, t, n);
@@ -68,7 +69,7 @@ void Session::object_op(int t, int op, int c) {
           t, "getattr " + what, [&] { return ok(repr(obj(c).getattr(key))); },
           [&]() -> std::string {
             if (auto e = m_.ensure(o, t)) return *e;
-            if (n == 8) return ok(dict_of().repr());
+            if (n == kDictName) return ok(dict_of().repr());
             const auto v = m_.lookup(o, t, n);
             return v ? ok(v->repr()) : m_.missing(o, n);
           });
@@ -77,7 +78,7 @@ void Session::object_op(int t, int op, int c) {
           t, "get<int> " + what, [&] { return ok(std::to_string(obj(c).get<int>(key))); },
           [&]() -> std::string {
             if (auto e = m_.ensure(o, t)) return *e;
-            if (n == 8) return wrong_type("dict", "int");
+            if (n == kDictName) return wrong_type("dict", "int");
             const auto v = m_.lookup(o, t, n);
             if (!v) return m_.missing(o, n);
             return v->kind == MVal::kInt ? ok(std::to_string(v->i))
@@ -88,7 +89,7 @@ void Session::object_op(int t, int op, int c) {
           t, "get<str> " + what, [&] { return ok(key_repr(obj(c).get<std::string>(key))); },
           [&]() -> std::string {
             if (auto e = m_.ensure(o, t)) return *e;
-            if (n == 8) return wrong_type("dict", "str");
+            if (n == kDictName) return wrong_type("dict", "str");
             const auto v = m_.lookup(o, t, n);
             if (!v) return m_.missing(o, n);
             return v->kind == MVal::kStr ? ok(v->repr()) : wrong_type(v->type_name(), "str");
@@ -102,7 +103,7 @@ void Session::object_op(int t, int op, int c) {
           },
           [&]() -> std::string {
             if (auto e = m_.ensure(o, t)) return *e;
-            const auto v = n == 8 ? std::nullopt : m_.lookup(o, t, n);
+            const auto v = n == kDictName ? std::nullopt : m_.lookup(o, t, n);
             return ok(v && v->kind == MVal::kInt ? std::to_string(v->i) : "nullopt");
           });
     case 6:
@@ -110,7 +111,7 @@ void Session::object_op(int t, int op, int c) {
           t, "hasattr " + what, [&] { return ok(bool_text(obj(c).hasattr(key))); },
           [&]() -> std::string {
             if (auto e = m_.ensure(o, t)) return *e;
-            return ok(bool_text(n == 8 || m_.lookup(o, t, n).has_value()));
+            return ok(bool_text(n == kDictName || m_.lookup(o, t, n).has_value()));
           });
     case 7: {
       const MVal v = decode_value(in_.byte());
@@ -119,7 +120,7 @@ void Session::object_op(int t, int op, int c) {
           [&] { return obj(c).setattr(key, real(v)), ok(); },
           [&]() -> std::string {
             if (auto e = m_.ensure(o, t)) return *e;
-            if (n == 8) return m_.read_only(o);
+            if (n == kDictName) return m_.read_only(o);
             m_.store_attr(o, t, n, v);
             return ok();
           });
@@ -129,7 +130,7 @@ void Session::object_op(int t, int op, int c) {
           t, "delattr " + what, [&] { return obj(c).delattr(key), ok(); },
           [&]() -> std::string {
             if (auto e = m_.ensure(o, t)) return *e;
-            if (n == 8) return m_.read_only(o);
+            if (n == kDictName) return m_.read_only(o);
             if (auto* s = m_.slot_of(o, n)) {
               if (!*s) return m_.missing(o, n);
               m_.dropped(**s, t);
@@ -202,13 +203,7 @@ void Session::dict_op(int t, int op, int c) {
           [&]() -> std::string {
             MDict* m = md();
             if (m == nullptr) return *init_error;
-            m_.stored(v, t);
-            if (MVal* old = m->find(k)) {
-              m_.dropped(*old, t);
-              *old = v;
-            } else {
-              m->items.emplace_back(k, v);
-            }
+            m_.store_item(*m, t, k, v);
             return ok();
           });
     }
@@ -240,12 +235,7 @@ void Session::dict_op(int t, int op, int c) {
       const int count = 1 + in_.byte() % 3;
       for (int i = 0; i < count; ++i) {
         const int ok_key = name();
-        const MVal v = decode_value(in_.byte());
-        if (MVal* old = other.find(ok_key)) {
-          *old = v;
-        } else {
-          other.items.emplace_back(ok_key, v);
-        }
+        other.set(ok_key, decode_value(in_.byte()));
       }
       const bool move = in_.byte() % 2 == 1;
       return exec(
@@ -263,15 +253,7 @@ void Session::dict_op(int t, int op, int c) {
           [&]() -> std::string {
             MDict* m = md();
             if (m == nullptr) return *init_error;
-            for (const auto& [ik, iv] : other.items) {
-              m_.stored(iv, t);
-              if (MVal* old = m->find(ik)) {
-                m_.dropped(*old, t);
-                *old = iv;
-              } else {
-                m->items.emplace_back(ik, iv);
-              }
-            }
+            for (const auto& [ik, iv] : other.items) m_.store_item(*m, t, ik, iv);
             return ok();
           });
     }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The fuzz target's operations: each decodes its operands, then gives exec() the library side
 // (run on a worker thread) and the model side (run on the driver) of the same operation.
 
@@ -33,13 +34,6 @@ std::string slot_conflict(int n) {
                std::string(kNameReprs[n]) + " in __slots__ conflicts with class " + "variable");
 }
 std::string bool_text(bool b) { return b ? "True" : "False"; }
-void set_item(MDict& d, int k, const MVal& v) {
-  if (MVal* old = d.find(k)) {
-    *old = v;
-  } else {
-    d.items.emplace_back(k, v);
-  }
-}
 MVal function(int which, int cls) {
   MVal f;
   f.kind = MVal::kFunc;
@@ -56,14 +50,14 @@ void Session::define(int t) {
   std::vector<std::pair<int, MVal>> attrs(static_cast<std::size_t>(in_.byte() % 4));
   for (auto& [k, v] : attrs) {
     k = this->name();
-    if (k == 8) k = 3;  // no class attribute named __dict__
+    if (k == kDictName) k = 3;  // no class attribute named __dict__: "x" instead
     v = decode_value(in_.byte(), false);
   }
   const int flags = in_.byte();
   const bool has_init = flags & 1, get_n = flags & 2, set_p = flags & 4;
   std::vector<int> slots;
   for (int i = 0; i < (flags >> 3) % 3; ++i) {
-    const int s = in_.byte() % 9;  // simple names, the method names, __dict__ (ignored)
+    const int s = in_.byte() % (kDictName + 1);  // simple names, method names, __dict__ (ignored)
     if (std::find(slots.begin(), slots.end(), s) == slots.end()) slots.push_back(s);
   }
   const std::string base_name = base == 0   ? ""
@@ -101,11 +95,11 @@ void Session::define(int t) {
           if (!m_.classes[b].defined) return not_defined(kClassNames[b]);
         }
         MClass cls;
-        for (const auto& [k, v] : attrs) set_item(cls.own, k, v);
-        if (get_n) set_item(cls.own, 6, function(0, name));
-        if (set_p) set_item(cls.own, 7, function(1, name));
+        for (const auto& [k, v] : attrs) cls.own.set(k, v);
+        if (get_n) cls.own.set(6, function(0, name));
+        if (set_p) cls.own.set(7, function(1, name));
         for (int s : slots) {
-          if (s == 8) continue;
+          if (s == kDictName) continue;
           if (cls.own.find(s) != nullptr) return slot_conflict(s);
           cls.own_slots.push_back(s);
         }
@@ -170,7 +164,7 @@ void Session::class_op(int t, int op) {
   const int c = in_.byte() % kClasses;
   if (!m_.classes[c].defined) return;
   int n = name();
-  if (n == 8) n = 3;
+  if (n == kDictName) n = 3;  // no class attribute named __dict__: "x" instead
   MClass& mc = m_.classes[c];
   const std::string what = std::string(kClassNames[c]) + "." + kNameReprs[n];
   auto cls = [&] { return registry_.get(kClassNames[c]); };
@@ -179,7 +173,7 @@ void Session::class_op(int t, int op) {
     return exec(
         t, "class setattr " + what + " = " + v.repr(),
         [&] { return cls()->setattr(kNames[n], real(v)), ok(); },
-        [&] { return m_.is_slot(c, n) ? slot_conflict(n) : (set_item(mc.own, n, v), ok()); });
+        [&] { return m_.is_slot(c, n) ? slot_conflict(n) : (mc.own.set(n, v), ok()); });
   }
   if (op == 21) {
     return exec(

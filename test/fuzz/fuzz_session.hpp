@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The fuzz session: one input's run, the library side (a registry, object handles, workers)
 // beside the model, and the comparison of every operation's outcome.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The fuzz target's machinery: the Probe value (counted per thread), the lockstep workers, the
 // byte reader, and the conversion of model values to library values.

@@ -1,10 +1,11 @@
-// Differential fuzz target (issue 4): bytes decode into operations over a few classes, objects
-// and three real worker threads driven in lockstep (define, instantiate, get/set/del/has, ref,
-// find, dict ops, class default changes, calls, thread exit, object destroy). Each operation
-// runs on the library (on its worker thread) and on the plain model in fuzz_model.hpp; the
-// outcomes (results and exact error texts), the Probe values alive and made/destroyed per
-// thread, and the runtime's counts of objects and dicts must all agree, or the target aborts.
-// LOCALBAG_FUZZ_TRACE=1 prints every operation and outcome.
+// SPDX-License-Identifier: MIT
+// Differential fuzz target: bytes decode into operations over a few classes, objects and three real
+// worker threads driven in lockstep (define, instantiate, get/set/del/has, ref, find, dict ops,
+// class default changes, calls, thread exit, object destroy). Each operation runs on the library
+// (on its worker thread) and on the plain model in fuzz_model.hpp; the outcomes (results and exact
+// error texts), the Probe values alive and made/destroyed per thread, and the runtime's counts of
+// objects and dicts must all agree, or the target aborts. LOCALBAG_FUZZ_TRACE=1 prints every
+// operation and outcome.
 
 #include <cstdio>
 #include <cstdlib>

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Writes the seed corpus of localbag-fuzz into test/fuzz/corpus/ (or the directory given).
 
 Each seed is a short scenario in the byte encoding that fuzz_target.cpp decodes: an operation

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Replays fuzz inputs without libFuzzer: every regular file in each directory given (sorted by
 // name), or each file given. A divergence aborts, so a failing input fails the test. Files
 // whose names start with '.' or end in ".md" are skipped (a directory keeps a README).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress: thread churn. Thousands of short-lived threads (at most ~32 alive) each touch a random
 // subset of shared objects with get/set/del/dict/call and exit, while other threads create and
 // destroy objects (200,000 at scale 1; 4,000 threads) and change class defaults and slot values.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress: fork() in a multithreaded process. While other threads create and destroy objects,
 // change a class attribute, set slot values and exit, the main thread forks hundreds of times.
 // Each child must be able to use localbag at once (objects, both registries, class attributes, a
@@ -214,19 +215,19 @@ struct Blocked {
   std::condition_variable cv;
   bool ready = false;
   bool release = false;
-  std::uint32_t in_shared = 0;
-  std::uint32_t in_own = 0;
-  std::uint32_t tag = 0;
+  int in_shared = 0;
+  int in_own = 0;
+  std::uint32_t thread = 0;  // thread_serial() of the blocked thread
 };
 
 void* blocked_body(void* arg) {
   auto& b = *static_cast<Blocked*>(arg);
   std::unique_lock lock(b.mutex);
   b.shared->setattr("held", Tracked(*b.ledger));
-  b.in_shared = b.shared->ref<Tracked>("held").id();
+  b.in_shared = b.shared->ref<Tracked>("held").tag();
   b.own->setattr("held", Tracked(*b.ledger));
-  b.in_own = b.own->ref<Tracked>("held").id();
-  b.tag = thread_tag();
+  b.in_own = b.own->ref<Tracked>("held").tag();
+  b.thread = thread_serial();
   b.ready = true;
   b.cv.notify_all();
   b.cv.wait(lock, [&] { return b.release; });
@@ -239,7 +240,7 @@ void* blocked_body(void* arg) {
 TEST(StressFork, ChildDestroysTheDictsOfVanishedThreads) {
   print_header("fork/vanished-threads");
   const int forks = static_cast<int>(scaled(40, 10));
-  Ledger ledger(64);
+  Ledger ledger(own_entries(64));
   LocalObject shared;
   LocalObject own;
   shared.setattr("mine", 7);
@@ -251,7 +252,7 @@ TEST(StressFork, ChildDestroysTheDictsOfVanishedThreads) {
     b.cv.wait(lock, [&] { return b.ready; });
   }
   const localbag::RuntimeStats parent_stats = localbag::runtime_stats();
-  const std::uint32_t forking_tag = thread_tag();
+  const std::uint32_t forking_thread = thread_serial();
 
   Children children;
   for (int i = 0; i < forks; ++i) {
@@ -261,8 +262,8 @@ TEST(StressFork, ChildDestroysTheDictsOfVanishedThreads) {
       int code = 0;
       if (ledger.at(b.in_shared).destroyed.load() != 1) code = 60;
       else if (ledger.at(b.in_own).destroyed.load() != 1) code = 61;
-      else if (ledger.at(b.in_shared).destroyed_on.load() != forking_tag) code = 62;
-      else if (ledger.at(b.in_own).destroyed_on.load() != forking_tag) code = 63;
+      else if (ledger.at(b.in_shared).destroyed_on.load() != forking_thread) code = 62;
+      else if (ledger.at(b.in_own).destroyed_on.load() != forking_thread) code = 63;
       else if (shared.hasattr("held") || own.hasattr("held")) code = 64;
       else if (shared.get<int>("mine") != 7) code = 65;
       else if (localbag::runtime_stats().live_threads != 1) code = 66;
@@ -288,7 +289,7 @@ TEST(StressFork, ChildDestroysTheDictsOfVanishedThreads) {
   b.cv.notify_all();
   ASSERT_EQ(pthread_join(thread, nullptr), 0);
   EXPECT_EQ(ledger.at(b.in_shared).destroyed.load(), 1u);
-  EXPECT_EQ(ledger.at(b.in_shared).destroyed_on.load(), b.tag);
+  EXPECT_EQ(ledger.at(b.in_shared).destroyed_on.load(), b.thread);
   EXPECT_EQ(ledger.at(b.in_own).destroyed.load(), 1u);
 
   print_figures("fork/vanished-threads", "children forked " + std::to_string(children.forked) +

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress: the destructor ledger and destroy-while-exiting. Every value stored in a thread's dict
 // is recorded in a ledger when it is made and when it is destroyed, with the thread it happened
 // on. The docs promise: when a thread exits, its values are destroyed on that thread; when an
@@ -32,33 +33,33 @@ ClassRef tracked_class(Registry& registry) {
                              .slots({"shared"}));
 }
 
-std::uint32_t id_of(LocalObject& obj, const char* name) { return obj.ref<Tracked>(name).id(); }
+int id_of(LocalObject& obj, const char* name) { return obj.ref<Tracked>(name).tag(); }
 
 // Stores tracked values in `obj` for this thread (plain, in a list, in a nested dict, and one
 // overwritten at once) and returns the ids of those that stay.
-std::vector<std::uint32_t> store_values(LocalObject& obj, Ledger& ledger) {
-  std::vector<std::uint32_t> ids;
+std::vector<int> store_values(LocalObject& obj, Ledger& ledger) {
+  std::vector<int> ids;
   obj.setattr("v", Tracked(ledger));
-  const std::uint32_t overwritten = id_of(obj, "v");
+  const int overwritten = id_of(obj, "v");
   obj.setattr("v", Tracked(ledger));  // the first one dies here, on this thread
   if (ledger.at(overwritten).destroyed.load() != 1) ADD_FAILURE() << "overwrite did not destroy";
   ids.push_back(id_of(obj, "v"));
   obj.setattr("list", List{});
   obj.ref<List>("list").emplace_back(Tracked(ledger));
-  ids.push_back(obj.ref<List>("list").back().get<Tracked>().id());
+  ids.push_back(obj.ref<List>("list").back().get<Tracked>().tag());
   Dict nested;
   nested.set("t", Tracked(ledger));
-  ids.push_back(nested.get<Tracked>("t").id());
+  ids.push_back(nested.get<Tracked>("t").tag());
   obj.setattr("nested", std::move(nested));
   if (obj.find("from_init") != nullptr) ids.push_back(id_of(obj, "from_init"));
   return ids;
 }
 
-void expect_destroyed_once_on(const Ledger& ledger, const std::vector<std::uint32_t>& ids,
-                              std::uint32_t tag, const char* what) {
-  for (std::uint32_t id : ids) {
+void expect_destroyed_once_on(const Ledger& ledger, const std::vector<int>& ids,
+                              std::uint32_t thread, const char* what) {
+  for (int id : ids) {
     EXPECT_EQ(ledger.at(id).destroyed.load(), 1u) << what << ": value " << id;
-    EXPECT_EQ(ledger.at(id).destroyed_on.load(), tag) << what << ": value " << id;
+    EXPECT_EQ(ledger.at(id).destroyed_on.load(), thread) << what << ": value " << id;
   }
 }
 
@@ -66,42 +67,42 @@ TEST(StressLedger, ThreadExitDestroysOnTheExitingThread) {
   print_header("ledger/thread-exit");
   const localbag::RuntimeStats before = baseline();
   const int threads = static_cast<int>(scaled(1000, 16));
-  Ledger ledger(static_cast<std::size_t>(threads) * 40 + 1000);
+  Ledger ledger(own_entries(threads * 40 + 1000));
   g_ledger = &ledger;
   {
     Registry registry;
     std::vector<LocalObject> objects{LocalObject(), LocalObject(tracked_class(registry)),
                                      LocalObject(), LocalObject(registry.get("Tracking"))};
-    std::vector<std::uint32_t> main_ids;
+    std::vector<int> main_ids;
     for (LocalObject& obj : objects) {
-      for (std::uint32_t id : store_values(obj, ledger)) main_ids.push_back(id);
+      for (int id : store_values(obj, ledger)) main_ids.push_back(id);
     }
     for (int batch = 0; batch < threads / 8; ++batch) {
       std::vector<std::thread> pool;
-      std::vector<std::vector<std::uint32_t>> ids(8);
-      std::vector<std::uint32_t> tags(8);
+      std::vector<std::vector<int>> ids(8);
+      std::vector<std::uint32_t> threads_of(8);
       for (int t = 0; t < 8; ++t) {
         pool.emplace_back([&, t, objects] {
-          tags[t] = thread_tag();
+          threads_of[t] = thread_serial();
           std::vector<LocalObject> mine = objects;
           for (LocalObject& obj : mine) {
-            for (std::uint32_t id : store_values(obj, ledger)) ids[t].push_back(id);
+            for (int id : store_values(obj, ledger)) ids[t].push_back(id);
           }
-          for (std::uint32_t id : ids[t]) {  // still alive while the thread runs
+          for (int id : ids[t]) {  // still alive while the thread runs
             if (ledger.at(id).destroyed.load() != 0) ADD_FAILURE() << "destroyed too early";
           }
         });
       }
       for (std::thread& t : pool) t.join();
-      for (int t = 0; t < 8; ++t) expect_destroyed_once_on(ledger, ids[t], tags[t], "thread exit");
-      for (std::uint32_t id : main_ids) ASSERT_EQ(ledger.at(id).destroyed.load(), 0u);
+      for (int t = 0; t < 8; ++t) {
+        expect_destroyed_once_on(ledger, ids[t], threads_of[t], "thread exit");
+      }
+      for (int id : main_ids) ASSERT_EQ(ledger.at(id).destroyed.load(), 0u);
     }
     objects.clear();  // the main thread's values die with the objects, here
-    expect_destroyed_once_on(ledger, main_ids, thread_tag(), "object death (main)");
+    expect_destroyed_once_on(ledger, main_ids, thread_serial(), "object death (main)");
   }
-  for (std::uint32_t id = 0; id < ledger.size(); ++id) {
-    ASSERT_EQ(ledger.at(id).destroyed.load(), 1u) << "value " << id;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_each_destroyed_once(ledger));
   print_figures("ledger/thread-exit", "threads=" + std::to_string(threads / 8 * 8) +
                                           " values tracked=" + std::to_string(ledger.size()));
   g_ledger = nullptr;
@@ -112,22 +113,22 @@ TEST(StressLedger, ObjectDeathDestroysOnTheDestroyingThread) {
   print_header("ledger/object-death");
   const localbag::RuntimeStats before = baseline();
   const int rounds = static_cast<int>(scaled(200, 10));
-  Ledger ledger(static_cast<std::size_t>(rounds) * 6 * 12 + 1000);
+  Ledger ledger(own_entries(rounds * 6 * 12 + 1000));
   g_ledger = &ledger;
   Registry registry;
   const ClassRef cls = tracked_class(registry);
   for (int round = 0; round < rounds; ++round) {
     std::optional<LocalObject> doomed(LocalObject{cls});
     LocalObject survivor;
-    std::vector<std::vector<std::uint32_t>> ids(6);
-    std::vector<std::uint32_t> slot_ids(6);
+    std::vector<std::vector<int>> ids(6);
+    std::vector<int> slot_ids(6);
     std::latch stored(6), destroyed(1);
     std::vector<std::thread> pool;
     for (int t = 0; t < 6; ++t) {
       pool.emplace_back([&, t, obj = doomed, survivor]() mutable {
         ids[t] = store_values(*obj, ledger);
         Tracked shared(ledger);
-        slot_ids[t] = shared.id();
+        slot_ids[t] = shared.tag();
         obj->setattr("shared", std::move(shared));  // the slot: each thread replaces it in turn
         survivor.setattr("x", t);
         obj.reset();  // drop this thread's reference: only the destroyer's is left
@@ -136,26 +137,24 @@ TEST(StressLedger, ObjectDeathDestroysOnTheDestroyingThread) {
       });
     }
     stored.wait();
-    ids.push_back({doomed->ref<Tracked>("from_init").id()});  // the main thread's own value
+    ids.push_back({doomed->ref<Tracked>("from_init").tag()});  // the main thread's own value
     // The destroyer is the main thread, or on odd rounds a thread of its own.
-    std::uint32_t destroyer_tag = thread_tag();
+    std::uint32_t destroyer = thread_serial();
     if (round % 2 == 0) {
       doomed.reset();
     } else {
       std::thread([&] {
-        destroyer_tag = thread_tag();
+        destroyer = thread_serial();
         doomed.reset();
       }).join();
     }
-    for (const auto& v : ids) expect_destroyed_once_on(ledger, v, destroyer_tag, "death");
-    for (std::uint32_t id : slot_ids) EXPECT_EQ(ledger.at(id).destroyed.load(), 1u) << "slot";
+    for (const auto& v : ids) expect_destroyed_once_on(ledger, v, destroyer, "death");
+    for (int id : slot_ids) EXPECT_EQ(ledger.at(id).destroyed.load(), 1u) << "slot";
     destroyed.count_down();
     for (std::thread& t : pool) t.join();
-    for (const auto& v : ids) expect_destroyed_once_on(ledger, v, destroyer_tag, "death");
+    for (const auto& v : ids) expect_destroyed_once_on(ledger, v, destroyer, "death");
   }
-  for (std::uint32_t id = 0; id < ledger.size(); ++id) {
-    ASSERT_EQ(ledger.at(id).destroyed.load(), 1u) << "value " << id;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_each_destroyed_once(ledger));
   print_figures("ledger/object-death", "rounds=" + std::to_string(rounds) +
                                            " threads=" + std::to_string(rounds * 6) +
                                            " values tracked=" + std::to_string(ledger.size()));
@@ -170,7 +169,7 @@ TEST(StressLifetime, DestroyWhileExiting) {
   const localbag::RuntimeStats before = baseline();
   const int rounds = static_cast<int>(scaled(5000, 50));
   constexpr int kThreads = 6;
-  Ledger ledger(static_cast<std::size_t>(rounds) * kThreads * 12 + 1000);
+  Ledger ledger(own_entries(rounds * kThreads * 12 + 1000));
   g_ledger = &ledger;
   Registry registry;
   const ClassRef cls = tracked_class(registry);
@@ -180,13 +179,13 @@ TEST(StressLifetime, DestroyWhileExiting) {
     const int mode = round % 3;  // 0: main destroys, 1: a helper destroys, 2: worker 0 does
     std::optional<LocalObject> doomed(LocalObject{cls});
     LocalObject survivor;
-    std::vector<std::vector<std::uint32_t>> doomed_ids(kThreads), survivor_ids(kThreads);
-    std::vector<std::uint32_t> tags(kThreads + 1);
+    std::vector<std::vector<int>> doomed_ids(kThreads), survivor_ids(kThreads);
+    std::vector<std::uint32_t> threads_of(kThreads + 1);
     std::barrier barrier(kThreads + (mode == 1 ? 2 : 1));
     std::vector<std::thread> pool;
     for (int t = 0; t < kThreads; ++t) {
       pool.emplace_back([&, t, obj = std::optional<LocalObject>(*doomed), survivor]() mutable {
-        tags[t] = thread_tag();
+        threads_of[t] = thread_serial();
         doomed_ids[t] = store_values(*obj, ledger);
         survivor_ids[t] = store_values(survivor, ledger);
         if (!(mode == 2 && t == 0)) obj.reset();
@@ -198,38 +197,36 @@ TEST(StressLifetime, DestroyWhileExiting) {
     if (mode == 2) {
       doomed.reset();  // worker 0 holds the only reference now
       barrier.arrive_and_wait();
-      tags[kThreads] = tags[0];
+      threads_of[kThreads] = threads_of[0];
     } else if (mode == 1) {
       ++helpers;
       helper = std::thread([&, obj = std::move(doomed)]() mutable {
-        tags[kThreads] = thread_tag();
+        threads_of[kThreads] = thread_serial();
         barrier.arrive_and_wait();
         obj.reset();
       });
       barrier.arrive_and_wait();
     } else {
       barrier.arrive_and_wait();
-      tags[kThreads] = thread_tag();
+      threads_of[kThreads] = thread_serial();
       doomed.reset();
     }
     for (std::thread& t : pool) t.join();
     if (helper.joinable()) helper.join();
     for (int t = 0; t < kThreads; ++t) {
-      for (std::uint32_t id : doomed_ids[t]) {
-        const LedgerEntry& e = ledger.at(id);
+      for (int id : doomed_ids[t]) {
+        const Ledger::Entry& e = ledger.at(id);
         ASSERT_EQ(e.destroyed.load(), 1u) << "round " << round << " value " << id;
         const std::uint32_t on = e.destroyed_on.load();
-        ASSERT_TRUE(on == tags[t] || on == tags[kThreads])
-            << "round " << round << ": destroyed on thread " << on << ", owner " << tags[t]
-            << ", destroyer " << tags[kThreads];
-        (on == tags[t] ? exit_won : death_won) += 1;
+        ASSERT_TRUE(on == threads_of[t] || on == threads_of[kThreads])
+            << "round " << round << ": destroyed on thread " << on << ", owner " << threads_of[t]
+            << ", destroyer " << threads_of[kThreads];
+        (on == threads_of[t] ? exit_won : death_won) += 1;
       }
-      expect_destroyed_once_on(ledger, survivor_ids[t], tags[t], "survivor at exit");
+      expect_destroyed_once_on(ledger, survivor_ids[t], threads_of[t], "survivor at exit");
     }
   }
-  for (std::uint32_t id = 0; id < ledger.size(); ++id) {
-    ASSERT_EQ(ledger.at(id).destroyed.load(), 1u) << "value " << id;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_each_destroyed_once(ledger));
   print_figures("destroy-while-exiting", "rounds=" + std::to_string(rounds) + " threads=" +
                                              std::to_string(rounds * kThreads + helpers) +
                                              " objects=" + std::to_string(rounds * 2) +

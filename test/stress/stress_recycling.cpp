@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress: id recycling. Objects are destroyed and recreated in a tight loop, so their ids (the
 // index of every thread's table) are reused at once, while long-lived reader threads keep
 // taking fresh handles and using them through pre-hashed keys. Every object stores its own

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Stress: re-entrancy. Values whose destructors read and write other LocalObjects and create new
 // ones, run during thread exit and during object death (and again from the values those
 // destructors store); an init that creates and uses other LocalObjects; an init that throws on
@@ -33,7 +34,7 @@ struct Context {
 };
 Context* g = nullptr;
 
-thread_local std::uint32_t t_last_partial = 0;  // id of the value the last flaky init stored
+thread_local int t_last_partial = 0;  // tag of the value the last flaky init stored
 thread_local int t_flaky_inits = 0;
 thread_local std::optional<LocalObject> t_holder;  // the only reference a thread holds
 
@@ -46,7 +47,7 @@ class Reentrant {
   Reentrant(Reentrant&&) noexcept = default;
   Reentrant(const Reentrant&) = default;
   ~Reentrant() {
-    if (!tracked_.live()) return;  // moved from
+    if (tracked_.moved_from()) return;
     try {
       LocalObject fresh(g->plain, {Value(depth_)});
       g->objects_made.fetch_add(1);
@@ -81,7 +82,7 @@ class SelfRef {
   SelfRef(SelfRef&&) noexcept = default;
   SelfRef(const SelfRef&) = default;
   ~SelfRef() {
-    if (!tracked_.live()) return;  // moved from
+    if (tracked_.moved_from()) return;
     try {
       self_->setattr("written_while_dying", 1);
       if (!self_->hasattr("written_while_dying")) g->failures.add("SelfRef write lost");
@@ -115,7 +116,7 @@ void setup(Context& ctx, Ledger& ledger) {
     ++t_flaky_inits;
     const std::uint64_t n = g->init_calls.fetch_add(1);
     Tracked partial(*g->ledger);
-    t_last_partial = partial.id();
+    t_last_partial = partial.tag();
     self.setattr("partial", std::move(partial));
     if (n % static_cast<std::uint64_t>(g->flaky_every) == 0) {
       g->init_throws.fetch_add(1);
@@ -148,7 +149,7 @@ TEST(StressReentrancy, DestructorsAndInitsThatUseOtherObjects) {
   print_header("reentrancy");
   const localbag::RuntimeStats before = baseline();
   const int threads = static_cast<int>(scaled(2400, 24));
-  Ledger ledger(static_cast<std::size_t>(threads) * 400 + 10000);
+  Ledger ledger(own_entries(threads * 400 + 10000));
   Context ctx;
   g = &ctx;
   setup(ctx, ledger);
@@ -263,10 +264,7 @@ TEST(StressReentrancy, DestructorsAndInitsThatUseOtherObjects) {
     ctx.side.clear();
   }  // values stored by destructors in the side objects die here, on main
   EXPECT_EQ(ctx.failures.count(), 0u) << ctx.failures.report();
-  for (std::uint32_t id = 0; id < ledger.size(); ++id) {
-    const LedgerEntry& e = ledger.at(id);
-    ASSERT_EQ(e.destroyed.load(), 1u) << "value " << id;
-  }
+  ASSERT_NO_FATAL_FAILURE(expect_each_destroyed_once(ledger));
   EXPECT_GT(ctx.init_throws.load(), 0u);
   print_figures(
       "reentrancy",

@@ -1,8 +1,9 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Shared helpers of the stress suite: the localbag names used unqualified, the seed
 // (LOCALBAG_SEED), the scale (LOCALBAG_STRESS_SCALE), a collector of failures seen on worker
-// threads, the figures each test prints, the runtime counters' leak check, and a ledger of value
-// constructions and destructions by thread.
+// threads, the figures each test prints, the runtime counters' leak check, and the ledger of
+// value constructions and destructions by thread (from the test support library).
 
 #include <gtest/gtest.h>
 
@@ -17,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "instance_tracker.hpp"
 #include "localbag/localbag.hpp"
 
 namespace lbstress {
@@ -117,70 +119,24 @@ inline localbag::RuntimeStats baseline() {
   return localbag::runtime_stats();
 }
 
-// ---- The destructor ledger ----------------------------------------------------------------
+// ---- The destructor ledger (test/support/instance_tracker.hpp) ------------------------------
 
-// A small number naming the current thread for the ledger (0 = not yet named).
-inline std::uint32_t& thread_tag_slot() {
-  thread_local std::uint32_t tag = 0;
-  return tag;
+using localbag::test::Copies;
+using localbag::test::Ledger;
+using localbag::test::thread_serial;
+using localbag::test::Tracked;
+
+// A ledger with room for `values` values, every one with an entry of its own: a copy is a new
+// value, and a moved-from Tracked records nothing.
+inline localbag::test::LedgerOptions own_entries(int values) {
+  return {.entries = values, .copies = Copies::kOwnEntry, .check_addresses = false};
 }
-inline std::uint32_t thread_tag() {
-  static std::atomic<std::uint32_t> next{1};
-  std::uint32_t& tag = thread_tag_slot();
-  if (tag == 0) tag = next.fetch_add(1);
-  return tag;
+
+// Every value the ledger handed a tag to was destroyed, exactly once.
+inline void expect_each_destroyed_once(const Ledger& ledger) {
+  for (int id = 0; id < ledger.size(); ++id) {
+    ASSERT_EQ(ledger.at(id).destroyed.load(), 1u) << "value " << id;
+  }
 }
-
-// One entry per tracked value: where it was made, how often and where it was destroyed.
-struct LedgerEntry {
-  std::atomic<std::uint32_t> made_on{0};
-  std::atomic<std::uint32_t> destroyed{0};
-  std::atomic<std::uint32_t> destroyed_on{0};
-};
-
-class Ledger {
- public:
-  explicit Ledger(std::size_t capacity) : entries_(capacity) {}
-  std::uint32_t open() {
-    const std::uint32_t id = next_.fetch_add(1);
-    if (id >= entries_.size()) {
-      std::fprintf(stderr, "ledger full (%zu)\n", entries_.size());
-      std::abort();
-    }
-    entries_[id].made_on.store(thread_tag());
-    return id;
-  }
-  void close(std::uint32_t id) {
-    entries_[id].destroyed_on.store(thread_tag());
-    entries_[id].destroyed.fetch_add(1);
-  }
-  std::uint32_t size() const { return next_.load(); }
-  const LedgerEntry& at(std::uint32_t id) const { return entries_[id]; }
-
- private:
-  std::vector<LedgerEntry> entries_;
-  std::atomic<std::uint32_t> next_{0};
-};
-
-// A value recorded in a ledger. Copies are new values with entries of their own; a moved-from
-// Tracked is empty and records nothing.
-class Tracked {
- public:
-  explicit Tracked(Ledger& ledger) : ledger_(&ledger), id_(ledger.open()) {}
-  Tracked(const Tracked& other) : ledger_(other.ledger_), id_(ledger_ ? ledger_->open() : 0) {}
-  Tracked(Tracked&& other) noexcept
-      : ledger_(std::exchange(other.ledger_, nullptr)), id_(other.id_) {}
-  Tracked& operator=(const Tracked&) = delete;
-  Tracked& operator=(Tracked&&) = delete;
-  ~Tracked() {
-    if (ledger_ != nullptr) ledger_->close(id_);
-  }
-  std::uint32_t id() const { return id_; }
-  bool live() const { return ledger_ != nullptr; }  // false once moved from
-
- private:
-  Ledger* ledger_;
-  std::uint32_t id_;
-};
 
 }  // namespace lbstress

@@ -1,4 +1,5 @@
-// The bad-input table (issue 4): each input behaves as Python's setattr/getattr on a
+// SPDX-License-Identifier: MIT
+// The bad-input table of docs/reliability.md: each input behaves as Python's setattr/getattr on a
 // threading.local. Where Python raises, the same exception class and wording, with all state
 // unchanged (this thread's dict, the class, the registry, the runtime counters); where Python
 // accepts, it works and round-trips.

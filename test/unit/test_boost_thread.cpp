@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // boost::thread: isolation, per-thread init and cleanup at thread exit on the exiting thread;
 // and a boost::thread_specific_ptr cleanup that is a std::thread's first use of localbag, during
 // its exit. Built only when Boost.Thread is found.
@@ -43,7 +44,7 @@ TEST(BoostThread, ExitDestroysValuesOnTheExitingThread) {
   EXPECT_EQ(destroyed_on(1), std::vector<std::thread::id>{worker});
   EXPECT_EQ(destroyed_on(2), std::vector<std::thread::id>{worker});
   EXPECT_TRUE(destroyed_on(0).empty());
-  EXPECT_EQ(one.ref<Tracked>("v").tag, 0);
+  EXPECT_EQ(one.ref<Tracked>("v").tag(), 0);
   EXPECT_FALSE(two.hasattr("v"));
 }
 
@@ -108,7 +109,7 @@ void store_during_exit(int* tag) {
 TEST(BoostThread, FirstTouchFromAThreadSpecificPtrCleanupOnAStdThread) {
   LocalObject shared;
   tss_target = &shared;
-  const int tracked_before = live_tracked();
+  const long tracked_before = live_tracked();
   const std::uint64_t threads_before = runtime_stats().live_threads;
   boost::thread_specific_ptr<int> tss(&store_during_exit);
   constexpr int kThreads = 100;

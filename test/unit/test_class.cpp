@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/class.hpp>: ClassSpec, the root class `local`, class attributes along
 // the base chain, runtime changes, slots, and exact error texts. Each test uses its own Registry.
 
@@ -159,8 +160,8 @@ TEST(Class, SetattrOfSlotNameThrows) {
 TEST(Class, SetattrOfMoveOnlyThrows) {
   Registry r;
   ClassRef cls = r.define(ClassSpec("C").attr("p", 1));
-  EXPECT_LB_ERROR(cls->setattr("p", Value(lbtest::MoveOnly(1))), TypeError,
-                  "cannot copy 'lbtest::MoveOnly' object");
+  EXPECT_LB_ERROR(cls->setattr("p", Value(test::MoveOnly(1))), TypeError,
+                  "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(cls->getattr("p").get<int>(), 1);
 }
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/dict.hpp>: insertion order, Python dict operations, exact KeyError and
 // TypeError texts, the strong guarantee, and a model check across the linear/indexed switch.
 
@@ -20,7 +21,9 @@
 namespace localbag {
 namespace {
 
+using test::Ledger;
 using test::numbered;
+using test::Tracked;
 
 using Keys = std::vector<std::string>;
 
@@ -145,8 +148,8 @@ TEST(Dict, UpdateWithMoveOnlyIsStrong) {
   Dict other;
   other.set("b", 99);
   other.set("z", 100);
-  other.set("m", lbtest::MoveOnly(1));
-  EXPECT_LB_ERROR(d.update(other), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  other.set("m", test::MoveOnly(1));
+  EXPECT_LB_ERROR(d.update(other), TypeError, "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(d.keys(), (Keys{"a", "b"}));
   EXPECT_EQ(d.get<int>("b"), 2);
   EXPECT_FALSE(d.contains("z"));
@@ -163,13 +166,13 @@ TEST(Dict, CopyIsDeepAndMoveOnlyCopyThrows) {
   assigned.set("old", 1);
   assigned = d;
   EXPECT_EQ(assigned.keys(), (Keys{"s", "l"}));
-  d.set("m", lbtest::MoveOnly(2));
-  EXPECT_LB_ERROR(Dict bad(d), TypeError, "cannot copy 'lbtest::MoveOnly' object");
-  EXPECT_LB_ERROR(assigned = d, TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  d.set("m", test::MoveOnly(2));
+  EXPECT_LB_ERROR(Dict bad(d), TypeError, "cannot copy 'localbag::test::MoveOnly' object");
+  EXPECT_LB_ERROR(assigned = d, TypeError, "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(assigned.keys(), (Keys{"s", "l"}));
   Dict moved(std::move(d));
   EXPECT_EQ(moved.keys(), (Keys{"s", "l", "m"}));
-  EXPECT_EQ(moved.get<lbtest::MoveOnly>("m").value, 2);
+  EXPECT_EQ(moved.get<test::MoveOnly>("m").value, 2);
 }
 
 TEST(Dict, ItemsAreTuplesInOrder) {
@@ -184,8 +187,8 @@ TEST(Dict, ItemsAreTuplesInOrder) {
   // Items are copies.
   items[0].get<Tuple>().items[1].get<std::string>() = "blue";
   EXPECT_EQ(d.get<std::string>("color"), "red");
-  d.set("m", lbtest::MoveOnly(3));
-  EXPECT_LB_ERROR(d.items(), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  d.set("m", test::MoveOnly(3));
+  EXPECT_LB_ERROR(d.items(), TypeError, "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(d.keys(), (Keys{"color", "initialized", "m"}));
 }
 
@@ -204,32 +207,32 @@ TEST(Dict, IterationInOrderAndMutable) {
 }
 
 TEST(Dict, ClearDestroysValues) {
-  lbtest::Counted::live = 0;
+  Ledger counted;
   Dict d;
-  for (int i = 0; i < 20; ++i) d.set(numbered("k", i), lbtest::Counted(i));
-  EXPECT_EQ(lbtest::Counted::live, 20);
+  for (int i = 0; i < 20; ++i) d.set(numbered("k", i), Tracked(counted, i));
+  EXPECT_EQ(counted.live(), 20);
   d.set("k3", 0);  // overwrite destroys the old value
-  EXPECT_EQ(lbtest::Counted::live, 19);
+  EXPECT_EQ(counted.live(), 19);
   EXPECT_TRUE(d.erase("k4"));
-  EXPECT_EQ(lbtest::Counted::live, 18);
+  EXPECT_EQ(counted.live(), 18);
   { Value v = d.pop("k5"); }
-  EXPECT_EQ(lbtest::Counted::live, 17);
+  EXPECT_EQ(counted.live(), 17);
   d.clear();
   EXPECT_TRUE(d.empty());
-  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(counted.live(), 0);
   d.set("again", 1);
   EXPECT_EQ(d.keys(), (Keys{"again"}));
 }
 
 TEST(Dict, DestructorDestroysEachValueOnce) {
-  lbtest::Counted::live = 0;
+  Ledger counted;
   {
     Dict d;
-    for (int i = 0; i < 100; ++i) d.set(std::to_string(i), lbtest::Counted(i));
+    for (int i = 0; i < 100; ++i) d.set(std::to_string(i), Tracked(counted, i));
     Dict copy(d);
-    EXPECT_EQ(lbtest::Counted::live, 200);
+    EXPECT_EQ(counted.live(), 200);
   }
-  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(counted.live(), 0);
 }
 
 TEST(Dict, OddNames) {

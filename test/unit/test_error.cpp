@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/error.hpp>: the hierarchy, python_type() and to_string().
 
 #include <gtest/gtest.h>

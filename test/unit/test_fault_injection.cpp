@@ -1,9 +1,10 @@
-// Fault injection (issue 4). This binary replaces the global operator new: once armed on a
-// thread, the Nth allocation made by that thread throws std::bad_alloc. For every N along the
-// path of an operation (setattr, Dict growth and update, first access + init in a fresh thread,
-// the constructor, Registry::define, Class::setattr, call) the operation must either complete or
-// throw std::bad_alloc with everything exactly as before (the strong guarantee), and succeed
-// when retried. An init, a method and a class-default read that throw must leave no trace.
+// SPDX-License-Identifier: MIT
+// Fault injection. This binary replaces the global operator new: once armed on a thread, the Nth
+// allocation made by that thread throws std::bad_alloc. For every N along the path of an operation
+// (setattr, Dict growth and update, first access + init in a fresh thread, the constructor,
+// Registry::define, Class::setattr, call) the operation must either complete or throw
+// std::bad_alloc with everything exactly as before (the strong guarantee), and succeed when
+// retried. An init, a method and a class-default read that throw must leave no trace.
 
 #include <gtest/gtest.h>
 
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "instance_tracker.hpp"
 #include "localbag/localbag.hpp"
 
 // ---- The allocation hook --------------------------------------------------------------------
@@ -286,9 +288,9 @@ TEST(FaultInjection, FirstAccessAndInitInAFreshThread) {
         EXPECT_TRUE(fired);
         // No dict for this thread: the slot count is as before (the thread's own bookkeeping
         // may have been created, and goes at its exit).
-        EXPECT_EQ(
-            " objects=" + std::to_string(s.live_objects) + " slots=" + std::to_string(s.live_records),
-            before.substr(0, before.find(" threads=")))
+        EXPECT_EQ(" objects=" + std::to_string(s.live_objects) +
+                      " slots=" + std::to_string(s.live_records),
+                  before.substr(0, before.find(" threads=")))
             << "N=" << n;
       }
       EXPECT_EQ(repr(obj.dict()), main_dict) << "N=" << n;  // the retry (or the first) works
@@ -415,20 +417,15 @@ TEST(FaultInjection, MethodCall) {
 
 // ---- What throws leaves no trace ------------------------------------------------------------
 
-struct Counted {
-  static inline std::atomic<int> live{0};
-  Counted() { ++live; }
-  Counted(const Counted&) { ++live; }
-  Counted(Counted&&) noexcept { ++live; }
-  ~Counted() { --live; }
-};
+// Counts the live Tracked values of the tests below. Recording allocates nothing.
+test::Ledger counted;
 
 TEST(FaultInjection, AThrowingInitLeavesNoTrace) {
   Registry registry;
   std::atomic<int> calls{0};
   const ClassRef cls =
       registry.define(ClassSpec("Picky").init([&](LocalObject& self, Args, const Dict&) {
-        self.setattr("partial", Counted());
+        self.setattr("partial", test::Tracked(counted));
         self.setattr("more", std::string(40, 'p'));
         if (calls.fetch_add(1) % 2 == 1) throw std::runtime_error("init refused");
       }));
@@ -437,12 +434,12 @@ TEST(FaultInjection, AThrowingInitLeavesNoTrace) {
   std::thread([&] {
     const RuntimeStats before = runtime_stats();
     EXPECT_THROW((void)obj.hasattr("partial"), std::runtime_error);  // call 1 throws
-    EXPECT_EQ(Counted::live.load(), 1);  // only the main thread's value is left
+    EXPECT_EQ(counted.live(), 1);  // only the main thread's value is left
     EXPECT_EQ(runtime_stats().live_records, before.live_records);
     EXPECT_EQ(obj.dict().keys(), (std::vector<std::string>{"partial", "more"}));  // call 2 works
-    EXPECT_EQ(Counted::live.load(), 2);
+    EXPECT_EQ(counted.live(), 2);
   }).join();
-  EXPECT_EQ(Counted::live.load(), 1);
+  EXPECT_EQ(counted.live(), 1);
   EXPECT_EQ(stats_text(), base);
 }
 
@@ -453,11 +450,11 @@ TEST(FaultInjection, AThrowingMethodLeavesNoTrace) {
   ClassRef cls;
   cls = registry.define(
       ClassSpec("Thrower")
-          .attr("big", Counted())
+          .attr("big", test::Tracked(counted))
           .method("boom", [&](LocalObject& self, Args) -> Value {
             self.setattr("during", 1);
-            cls->setattr("big", Counted());  // the snapshot this call runs from is replaced
-            (void)self.getattr("big");       // this thread moves to the new one while pinned
+            cls->setattr("big", test::Tracked(counted));  // replaces the snapshot of this call
+            (void)self.getattr("big");  // this thread moves to the new one while pinned
             throw std::runtime_error("boom");
           }));
   LocalObject obj(cls);
@@ -466,7 +463,7 @@ TEST(FaultInjection, AThrowingMethodLeavesNoTrace) {
   EXPECT_THROW(obj.call("boom"), std::runtime_error);
   (void)obj.getattr("big");
   // The class's own attrs and its one snapshot: two copies. No pinned snapshot is left over.
-  EXPECT_EQ(Counted::live.load(), 2);
+  EXPECT_EQ(counted.live(), 2);
   EXPECT_EQ(repr(obj.dict()), "{'during': 1}");  // what the method did before throwing stays
   EXPECT_NE(dict_before, repr(obj.dict()));
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/key.hpp>: Key (a pre-hashed name) and Name (a borrowed one), that a
 // Key is accepted wherever a name is, and that gets never write to a Key shared by threads.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // A thread whose first use of localbag happens during its own exit: from a pthread key
 // destructor (a C library's per-thread cleanup) and from the destructor of a thread_local built
 // before the thread touched localbag. The value stored that late must still be destroyed, once,
@@ -48,7 +49,7 @@ void* set_key_only(void* arg) {  // touches nothing of localbag
 TEST(LateExit, FirstTouchFromAPthreadKeyDestructor) {
   LocalObject shared;
   key_target = &shared;
-  const int tracked_before = live_tracked();
+  const long tracked_before = live_tracked();
   const std::uint64_t threads_before = runtime_stats().live_threads;
   pthread_key_t key;
   ASSERT_EQ(pthread_key_create(&key, &late_key_destructor), 0);
@@ -89,7 +90,7 @@ struct LateToucher {
 TEST(LateExit, FirstTouchFromAThreadLocalDestructor) {
   LocalObject shared;
   tl_target = &shared;
-  const int tracked_before = live_tracked();
+  const long tracked_before = live_tracked();
   const std::uint64_t threads_before = runtime_stats().live_threads;
   constexpr int kFirstTag = 21000;
   for (int i = 0; i < kThreads; ++i) {
@@ -109,7 +110,7 @@ TEST(LateExit, FirstTouchFromAThreadLocalDestructor) {
 TEST(LateExit, TouchAgainFromAThreadLocalDestructorAfterTheCleanup) {
   LocalObject shared;
   tl_target = &shared;
-  const int tracked_before = live_tracked();
+  const long tracked_before = live_tracked();
   const std::uint64_t threads_before = runtime_stats().live_threads;
   constexpr int kFirstTag = 22000;
   for (int i = 0; i < kThreads; ++i) {

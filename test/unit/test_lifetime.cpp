@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Lifetime: a destructor ledger proves that every stored value is destroyed exactly once, on the
 // exiting thread at thread exit and on the destroying thread at object death; ids are recycled
 // without stale values; destructors that touch other objects during thread exit; move-only values.
@@ -7,11 +8,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <latch>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -27,58 +26,26 @@
 namespace localbag {
 namespace {
 
-// Every Tracked instance is recorded at construction and destruction. The instance that owns a
-// tag (the original, or whatever it was moved into) records the thread that destroyed it.
-struct Ledger {
-  std::mutex mutex;
-  std::set<const void*> alive;
-  std::map<int, std::vector<std::thread::id>> destroyed;
-  int double_destroyed = 0;
-};
-Ledger ledger;
-
-struct Tracked {
-  explicit Tracked(int t) : tag(t), owner(true) { born(); }
-  Tracked(const Tracked& o) : tag(o.tag), owner(false) { born(); }
-  Tracked(Tracked&& o) noexcept : tag(o.tag), owner(o.owner) {
-    o.owner = false;
-    born();
-  }
-  Tracked& operator=(const Tracked&) = delete;
-  ~Tracked() {
-    std::lock_guard lock(ledger.mutex);
-    if (ledger.alive.erase(this) == 0) ++ledger.double_destroyed;
-    if (owner) ledger.destroyed[tag].push_back(std::this_thread::get_id());
-  }
-  void born() {
-    std::lock_guard lock(ledger.mutex);
-    ledger.alive.insert(this);
-  }
-  int tag;
-  bool owner;
-};
-
-std::vector<std::thread::id> destroyed_on(int tag) { return test::destroyed_on(ledger, tag); }
-std::size_t live() {
-  std::lock_guard lock(ledger.mutex);
-  return ledger.alive.size();
-}
+// Every Tracked instance is recorded at construction and destruction, with its address. The
+// instance that owns a tag (the original, or whatever it was moved into) records the thread that
+// destroyed it.
+using test::default_ledger;
+using test::destroyed_on;
 using test::Ids;
+using test::live_tracked;
+using test::Tracked;
 
 class Lifetime : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::lock_guard lock(ledger.mutex);
-    ledger.destroyed.clear();
-    ledger.double_destroyed = 0;
-    live_at_start_ = ledger.alive.size();
+    default_ledger().forget_entries();  // each test uses tags from 0 again
+    live_at_start_ = live_tracked();
   }
   void TearDown() override {
-    std::lock_guard lock(ledger.mutex);
-    EXPECT_EQ(ledger.alive.size(), live_at_start_) << "values leaked";
-    EXPECT_EQ(ledger.double_destroyed, 0) << "values destroyed twice";
+    EXPECT_EQ(live_tracked(), live_at_start_) << "values leaked";
+    EXPECT_EQ(default_ledger().bad_destructions(), 0) << "values destroyed twice";
   }
-  std::size_t live_at_start_ = 0;
+  long live_at_start_ = 0;
 };
 
 TEST_F(Lifetime, ThreadExitDestroysOnExitingThread) {
@@ -97,7 +64,7 @@ TEST_F(Lifetime, ThreadExitDestroysOnExitingThread) {
   EXPECT_EQ(destroyed_on(3), Ids{worker});
   EXPECT_EQ(destroyed_on(4), Ids{worker});
   EXPECT_TRUE(destroyed_on(1).empty());  // main's value lives on with the object
-  EXPECT_EQ(a.ref<Tracked>("v").tag, 1);
+  EXPECT_EQ(a.ref<Tracked>("v").tag(), 1);
 }
 
 TEST_F(Lifetime, ObjectDeathDestroysEveryThreadsDictOnDestroyingThread) {
@@ -286,7 +253,7 @@ TEST_F(Lifetime, MoveOnlyUniquePtrValues) {
     std::thread t([&] {
       worker = std::this_thread::get_id();
       obj.setattr("p", std::make_unique<Tracked>(301));
-      EXPECT_EQ(obj.ref<std::unique_ptr<Tracked>>("p")->tag, 301);
+      EXPECT_EQ(obj.ref<std::unique_ptr<Tracked>>("p")->tag(), 301);
     });
     t.join();
     EXPECT_EQ(destroyed_on(301), Ids{worker});
@@ -311,13 +278,13 @@ TEST_F(Lifetime, ClassAttributesAndInitArgumentsReleased) {
             .init([](LocalObject& self, Args args, const Dict&) { self.setattr("arg", args[0]); }));
     LocalObject obj(cls, {Value(Tracked(401))});
     std::thread t([&] {
-      EXPECT_EQ(obj.get<Tracked>("t").tag, 400);
-      EXPECT_EQ(obj.ref<Tracked>("arg").tag, 401);
+      EXPECT_EQ(obj.get<Tracked>("t").tag(), 400);
+      EXPECT_EQ(obj.ref<Tracked>("arg").tag(), 401);
     });
     t.join();
-    EXPECT_GT(live(), live_at_start_);
+    EXPECT_GT(live_tracked(), live_at_start_);
   }
-  EXPECT_EQ(live(), live_at_start_);
+  EXPECT_EQ(live_tracked(), live_at_start_);
 }
 
 TEST_F(Lifetime, RuntimeCountersReturnToBaseline) {
@@ -360,7 +327,7 @@ TEST_F(Lifetime, MethodDropsTheLastHandleOfItsObject) {
   Registry r;
   ClassRef cls =
       r.define(ClassSpec("Session").method("close", [&](LocalObject& self, Args) -> Value {
-        const int kept = self.ref<Tracked>("t").tag;
+        const int kept = self.ref<Tracked>("t").tag();
         session.reset();  // the only handle: `self` must not be touched after this
         alive_during_call = destroyed_on(90).empty();
         return kept;

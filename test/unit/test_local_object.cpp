@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/local_object.hpp> in one thread: attribute access, lookup order
 // (slots, then this thread's dict, then the class chain), every error text, and that each failing
 // operation leaves the state unchanged. Threads are covered by test_threads.cpp.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // User code that re-enters localbag from the middle of an operation: a value's destructor that
 // writes to the dict it is being removed from, an init that drops the last handle of the object
 // it initialises, a class attribute's destructor that uses its class, and hasattr of __dict__

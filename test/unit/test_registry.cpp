@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/registry.hpp>: define/find/get/instantiate, exact error texts with
 // the registry unchanged after each, independent registries, the global one, and concurrent use.
 
@@ -99,8 +100,9 @@ TEST(Registry, SlotConflictIsValueErrorAndUnchanged) {
 TEST(Registry, MoveOnlyClassAttrIsTypeErrorAndUnchanged) {
   Registry r;
   ClassSpec spec("Holder");
-  spec.attr("p", Value(lbtest::MoveOnly(1)));
-  EXPECT_LB_ERROR(r.define(std::move(spec)), TypeError, "cannot copy 'lbtest::MoveOnly' object");
+  spec.attr("p", Value(test::MoveOnly(1)));
+  EXPECT_LB_ERROR(r.define(std::move(spec)), TypeError,
+                  "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_FALSE(r.contains("Holder"));
   EXPECT_EQ(r.size(), 0u);
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/repr.hpp>: Python's repr() for every kind of value.
 
 #include <gtest/gtest.h>
@@ -15,7 +16,7 @@
 #include "localbag/repr.hpp"
 #include "localbag/value.hpp"
 
-namespace lbtest {
+namespace localbag::test {
 struct Widget {
   int size = 0;
 };
@@ -24,7 +25,7 @@ struct Gadget {
 };
 // Found by argument-dependent lookup.
 std::string localbag_repr(const Gadget& g) { return "Gadget(" + std::to_string(g.id) + ")"; }
-}  // namespace lbtest
+}  // namespace localbag::test
 
 namespace localbag {
 namespace {
@@ -113,11 +114,11 @@ TEST(Repr, ItemsOfADict) {
 }
 
 TEST(Repr, OtherTypesAndUserRepr) {
-  EXPECT_EQ(repr(Value(lbtest::Widget{3})), "<lbtest::Widget object>");
-  EXPECT_EQ(repr(Value(lbtest::Gadget{5})), "Gadget(5)");
-  EXPECT_EQ(repr(Value(List{lbtest::Gadget{1}, lbtest::Widget{}})),
-            "[Gadget(1), <lbtest::Widget object>]");
-  EXPECT_EQ(repr(lbtest::Gadget{6}), "Gadget(6)");
+  EXPECT_EQ(repr(Value(test::Widget{3})), "<localbag::test::Widget object>");
+  EXPECT_EQ(repr(Value(test::Gadget{5})), "Gadget(5)");
+  EXPECT_EQ(repr(Value(List{test::Gadget{1}, test::Widget{}})),
+            "[Gadget(1), <localbag::test::Widget object>]");
+  EXPECT_EQ(repr(test::Gadget{6}), "Gadget(6)");
 }
 
 TEST(Repr, FunctionShowsQualname) {
@@ -146,7 +147,7 @@ TEST(Repr, AppendAppends) {
 }
 
 TEST(Repr, MoveOnlyValueReprWithoutCopy) {
-  Value v(std::make_unique<lbtest::Widget>());
+  Value v(std::make_unique<test::Widget>());
   const std::string text = repr(v);
   EXPECT_EQ(text.front(), '<');
   EXPECT_NE(text.find("unique_ptr"), std::string::npos) << text;

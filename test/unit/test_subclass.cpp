@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // The typed C++ subclass pattern: `class MyLocal : public localbag::LocalObject` backed by a
 // registered class, with typed member functions; its method and init receive `LocalObject& self`
 // and wrap it as a MyLocal.

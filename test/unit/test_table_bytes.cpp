@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Per-thread table memory (RuntimeStats::table_bytes). Object ids are reused lowest first, and a
 // thread's record table stays proportional to the objects it touched: after a burst of objects
 // is created and destroyed, a fresh thread that touches one object, new or surviving with an id

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Cleanup at thread exit, for std::thread and raw pthreads: every value a thread stored is
 // destroyed exactly once, on that thread; also when the last handle lives in thread_local
 // storage, when the creating thread exits first, when a destructor creates objects during the
@@ -45,7 +46,7 @@ TEST(ThreadExit, StdThreadExitDestroysItsValuesOnItself) {
   }
   EXPECT_TRUE(destroyed_on(4).empty());
   EXPECT_FALSE(two.hasattr("t"));
-  EXPECT_EQ(one.ref<Tracked>("t").tag, 4);
+  EXPECT_EQ(one.ref<Tracked>("t").tag(), 4);
 }
 
 struct PthreadJob {
@@ -87,7 +88,7 @@ TEST(ThreadExit, ThreadTouchingManyObjectsCleansAll) {
 }
 
 TEST(ThreadExit, ThreadExitRacingObjectDeath) {
-  const int live_before = live_tracked();
+  const long live_before = live_tracked();
   for (int round = 0; round < 100; ++round) {
     std::optional<LocalObject> obj(std::in_place);
     constexpr int kThreads = 4;
@@ -148,7 +149,7 @@ TEST(ThreadExit, CreatorExitsObjectLivesOn) {
   EXPECT_EQ(destroyed_on(60), Ids{creator});
   EXPECT_EQ(destroyed_on(70), Ids{creator});
   EXPECT_EQ(handed->get<int>("arg"), 7);  // init runs here with the original args: tag 61
-  EXPECT_EQ(handed->ref<Tracked>("t").tag, 61);
+  EXPECT_EQ(handed->ref<Tracked>("t").tag(), 61);
   handed.reset();
   EXPECT_EQ(destroyed_on(61), Ids{std::this_thread::get_id()});
 }

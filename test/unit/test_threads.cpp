@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Threads: isolation across many threads, per-thread init (once, on any first access, with the
 // original arguments, re-entrant, retried after a throw), class attributes changed at runtime,
 // shared slots. Cleanup at thread exit is in test_thread_exit.cpp.
@@ -5,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <latch>
 #include <map>
@@ -26,29 +28,15 @@
 namespace localbag {
 namespace {
 
+using test::live_tracked;  // values a failed init stored must be destroyed
 using test::numbered;
-
-// Counts live instances: values a failed init stored must be destroyed.
-std::atomic<int> live{0};
-struct Tracked {
-  explicit Tracked(int t) : tag(t) { ++live; }
-  Tracked(const Tracked& o) : tag(o.tag) { ++live; }
-  ~Tracked() { --live; }
-  int tag;
-};
-int live_tracked() { return live.load(); }
-
-// A number unique to each thread ever started (std::thread::id values are reused).
-int thread_serial() {
-  static std::atomic<int> next{0};
-  thread_local const int serial = next++;
-  return serial;
-}
+using test::thread_serial;  // unique to each thread ever started, unlike std::thread::id
+using test::Tracked;
 
 // Counts init calls per thread.
 struct InitCounter {
   std::mutex mutex;
-  std::map<int, int> calls;
+  std::map<std::uint32_t, int> calls;
   void hit() {
     std::lock_guard lock(mutex);
     ++calls[thread_serial()];
@@ -211,7 +199,7 @@ TEST(Threads, InitThrowingIsRolledBackAndRetried) {
     self.setattr("ready", true);
   }));
   LocalObject obj(cls);
-  const int live_before = live_tracked();
+  const long live_before = live_tracked();
   std::thread t([&] {
     EXPECT_THROW(obj.get<bool>("ready"), std::runtime_error);
     EXPECT_EQ(live_tracked(), live_before);  // the failed attempt's values are gone
@@ -233,7 +221,7 @@ TEST(Threads, ConstructorPropagatesInitException) {
     self.setattr("partial", Tracked(600));
     if (++attempts == 1) throw std::runtime_error("ctor init fails");
   }));
-  const int live_before = live_tracked();
+  const long live_before = live_tracked();
   EXPECT_THROW(LocalObject obj(cls), std::runtime_error);
   EXPECT_EQ(live_tracked(), live_before);
   LocalObject ok(cls);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Unit tests for <localbag/value.hpp>: storage, typed access, copies of move-only values,
 // Python type names and exact error texts.
 
@@ -15,26 +16,19 @@
 #include "localbag/value.hpp"
 #include "test_support.hpp"
 
-namespace lbtest {
-// A move-only type with a fixed, predictable C++ name for the error text. Unlike the shared
-// lbtest::MoveOnly of test_support.hpp it is also move-assignable, hence its own name.
-struct MoveOnlyAssignable {
-  explicit MoveOnlyAssignable(int v) : value(v) {}
-  MoveOnlyAssignable(MoveOnlyAssignable&&) noexcept = default;
-  MoveOnlyAssignable& operator=(MoveOnlyAssignable&&) noexcept = default;
-  MoveOnlyAssignable(const MoveOnlyAssignable&) = delete;
-  int value;
-};
-
+namespace localbag::test {
 // Larger than the inline buffer: stored on the heap.
 struct Big {
   char bytes[100] = {};
   int tag = 0;
 };
-}  // namespace lbtest
+}  // namespace localbag::test
 
 namespace localbag {
 namespace {
+
+using test::Ledger;
+using test::Tracked;
 
 TEST(Value, DefaultIsNone) {
   Value v;
@@ -71,7 +65,7 @@ TEST(Value, PythonTypeNames) {
   EXPECT_EQ(Value(Tuple{}).type_name(), "tuple");
   EXPECT_EQ(Value(Dict{}).type_name(), "dict");
   EXPECT_EQ(Value(Function{"C.f", nullptr}).type_name(), "function");
-  EXPECT_EQ(Value(lbtest::MoveOnlyAssignable(1)).type_name(), "lbtest::MoveOnlyAssignable");
+  EXPECT_EQ(Value(test::MoveOnly(1)).type_name(), "localbag::test::MoveOnly");
 }
 
 TEST(Value, StringLikeIsStoredAsStdString) {
@@ -93,18 +87,18 @@ TEST(Value, LongStringAndBigTypeOutOfLine) {
   const std::string long_text(1000, 'z');
   Value s(long_text);
   EXPECT_EQ(s.get<std::string>(), long_text);
-  lbtest::Big big;
+  test::Big big;
   big.tag = 7;
   big.bytes[99] = 'q';
   Value b(big);
   Value copy(b);
-  copy.get<lbtest::Big>().tag = 8;
-  EXPECT_EQ(b.get<lbtest::Big>().tag, 7);
-  EXPECT_EQ(copy.get<lbtest::Big>().tag, 8);
+  copy.get<test::Big>().tag = 8;
+  EXPECT_EQ(b.get<test::Big>().tag, 7);
+  EXPECT_EQ(copy.get<test::Big>().tag, 8);
   Value moved(std::move(b));
   EXPECT_TRUE(b.is_none());  // NOLINT(bugprone-use-after-move): documented to leave None
-  EXPECT_EQ(moved.get<lbtest::Big>().tag, 7);
-  EXPECT_EQ(moved.get<lbtest::Big>().bytes[99], 'q');
+  EXPECT_EQ(moved.get<test::Big>().tag, 7);
+  EXPECT_EQ(moved.get<test::Big>().bytes[99], 'q');
 }
 
 TEST(Value, CopyIsIndependent) {
@@ -156,13 +150,13 @@ TEST(Value, MoveOnlyStoredAndMoved) {
 }
 
 TEST(Value, CopyOfMoveOnlyThrowsAndLeavesTargetUnchanged) {
-  Value v(lbtest::MoveOnlyAssignable(9));
+  Value v(test::MoveOnly(9));
   EXPECT_FALSE(v.copyable());
-  EXPECT_LB_ERROR(Value copy(v), TypeError, "cannot copy 'lbtest::MoveOnlyAssignable' object");
+  EXPECT_LB_ERROR(Value copy(v), TypeError, "cannot copy 'localbag::test::MoveOnly' object");
   Value target(std::string("keep me"));
-  EXPECT_LB_ERROR(target = v, TypeError, "cannot copy 'lbtest::MoveOnlyAssignable' object");
+  EXPECT_LB_ERROR(target = v, TypeError, "cannot copy 'localbag::test::MoveOnly' object");
   EXPECT_EQ(target.get<std::string>(), "keep me");
-  EXPECT_EQ(v.get<lbtest::MoveOnlyAssignable>().value, 9);
+  EXPECT_EQ(v.get<test::MoveOnly>().value, 9);
 }
 
 TEST(Value, CopyOfUniquePtrNamesItsType) {
@@ -179,33 +173,33 @@ TEST(Value, CopyOfUniquePtrNamesItsType) {
 }
 
 TEST(Value, EmplaceReplaces) {
-  lbtest::Counted::live = 0;
-  Value v(lbtest::Counted(1));
-  EXPECT_EQ(lbtest::Counted::live, 1);
+  Ledger counted;
+  Value v(Tracked(counted, 1));
+  EXPECT_EQ(counted.live(), 1);
   std::string& s = v.emplace<std::string>(3, 'a');
   EXPECT_EQ(s, "aaa");
-  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(counted.live(), 0);
   EXPECT_EQ(v.get<std::string>(), "aaa");
-  v.emplace<lbtest::Counted>(2);
-  EXPECT_EQ(lbtest::Counted::live, 1);
-  EXPECT_EQ(v.get<lbtest::Counted>().value, 2);
+  v.emplace<Tracked>(counted, 2);
+  EXPECT_EQ(counted.live(), 1);
+  EXPECT_EQ(v.get<Tracked>().tag(), 2);
 }
 
 TEST(Value, EveryObjectDestroyedExactlyOnce) {
-  lbtest::Counted::live = 0;
+  Ledger counted;
   {
-    Value a(lbtest::Counted(1));
+    Value a(Tracked(counted, 1));
     Value b(a);
     Value c(std::move(a));
     Value d;
     d = b;
     swap(c, d);
-    EXPECT_EQ(lbtest::Counted::live, 3);
+    EXPECT_EQ(counted.live(), 3);
     b.reset();
     EXPECT_TRUE(b.is_none());
-    EXPECT_EQ(lbtest::Counted::live, 2);
+    EXPECT_EQ(counted.live(), 2);
   }
-  EXPECT_EQ(lbtest::Counted::live, 0);
+  EXPECT_EQ(counted.live(), 0);
 }
 
 TEST(Value, Swap) {

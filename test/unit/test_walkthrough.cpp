@@ -1,5 +1,6 @@
-// The docstring of the seed (threading_local_reference.py) replayed step by step: every `>>>`
-// line is an assertion on the repr the docstring shows.
+// SPDX-License-Identifier: MIT
+// The docstring of CPython's `_threading_local` module replayed step by step: every `>>>` line
+// is an assertion on the repr the docstring shows.
 
 #include <gtest/gtest.h>
 

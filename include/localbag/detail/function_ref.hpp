@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // `FunctionRef`: a non-owning reference to a callable, two words, no allocation. The full lookup
 // hands a found value to one, so that the value is read under whatever lock guards it.

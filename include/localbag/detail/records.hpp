@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // The part of the runtime that the inline fast path reads: this thread's table of records,
 // indexed by object id. A record is what one (thread, object) pair owns: the thread's dict for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // Every Python error localbag raises, one `[[noreturn]]` function each, all defined in
 // src/error.cpp: the one place that builds a message and throws. Inline code calls these so that
@@ -32,6 +33,8 @@ using TypeNameFn = std::string (*)();
                                         TypeNameFn wanted);
 // TypeError: Value holds int, not str
 [[noreturn]] void throw_value_wrong_type(const Value& held, TypeNameFn wanted);
+// TypeError: expected a str, got a null 'const char*'
+[[noreturn]] void throw_null_str();
 // TypeError: cannot copy 'T' object
 [[noreturn]] void throw_not_copyable(std::string_view type);
 // TypeError: 'int' object is not callable
@@ -44,6 +47,19 @@ using TypeNameFn = std::string (*)();
 [[noreturn]] void throw_not_instance(std::string_view type, std::string_view cls);
 // TypeError: cannot set 'x' attribute of immutable type 'local' (verb: "set" or "delete")
 [[noreturn]] void throw_immutable_root(std::string_view verb, std::string_view name);
+
+// TypeError: __slots__ must be identifiers
+[[noreturn]] void throw_slots_not_identifiers();
+// AttributeError: attribute '__dict__' of 'type' objects is not writable
+[[noreturn]] void throw_class_dict_not_writable();
+// TypeError: can't delete __class__ attribute
+[[noreturn]] void throw_class_not_deletable();
+// TypeError: __class__ must be set to a class, not 'int' object
+[[noreturn]] void throw_class_not_a_class(std::string_view type);
+// TypeError: __class__ assignment only supported for mutable types or ModuleType subclasses
+[[noreturn]] void throw_class_assignment_immutable();
+// TypeError: __class__ assignment is not supported by localbag
+[[noreturn]] void throw_class_assignment_unsupported();
 
 // ValueError: 'x' in __slots__ conflicts with class variable
 [[noreturn]] void throw_slot_conflict(std::string_view name);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // How the types a Value holds look to Python: `PythonType<T>` gives a type's name (`str`,
 // `list`, or the C++ name) and appends its repr. Included at the end of value.hpp, so that the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 #pragma once
 // What a record reads of its class's view (the class attributes merged along the base chain):
 // the view's attributes, and the class generation the view was taken at. The fast path compares
