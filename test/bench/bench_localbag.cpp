@@ -6,6 +6,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -71,6 +73,34 @@ void BM_localbag_get_key(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_localbag_get_key);
+
+// ---- get<int>(Key) with one Key shared by threads whose dicts differ in layout. ----
+// One `static const Key` for "number", used by every thread; each thread's dict holds 8 names
+// with "number" at a different position (thread i puts 3 * i other names first). Run with
+// ->Threads(1)->Threads(2) (real time), reporting items_per_second: the gets must scale, so
+// nothing a get does may write memory shared by the threads (such as a position cached in the
+// Key, which the two layouts would keep overwriting).
+
+LocalObject& shared_mixed() {
+  static auto* obj = new LocalObject();  // leaked, as shared_plain()
+  return *obj;
+}
+
+void BM_localbag_get_key_mixed_layouts(benchmark::State& state) {
+  static const localbag::Key number("number");
+  LocalObject& obj = shared_mixed();
+  std::vector<std::string> names = names7();
+  const auto first = static_cast<std::ptrdiff_t>(std::min(3 * state.thread_index(), 7));
+  names.insert(names.begin() + first, "number");
+  fill(obj, names);
+  for (auto _ : state) {
+    int v = obj.get<int>(number);
+    benchmark::DoNotOptimize(v);
+  }
+  state.SetItemsProcessed(state.iterations());
+  if (obj.get<int>(number) != 42) state.SkipWithError("wrong value");
+}
+BENCHMARK(BM_localbag_get_key_mixed_layouts)->Threads(1)->Threads(2)->UseRealTime();
 
 // ---- get<int>("number") falling back to a class attribute. ----
 // /1: the object's class defines `number`; /3: it is defined two bases up (C3 -> C2 -> C1).

@@ -25,7 +25,9 @@ _UNIT_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
 _NOISE = re.compile(r"/(iterations:\d+|manual_time|real_time|min_time:[0-9.]+s?|repeats:\d+)")
 _FIELDS = ("real_time", "cpu_time", "items_per_second", "ns_per_object", "bytes_per_object",
            "bytes_per_object_untouched", "bytes_per_pair", "bytes_first_pair",
-           "allocs_per_object", "allocs_per_pair", "requested_bytes_per_pair")
+           "allocs_per_object", "allocs_per_pair", "requested_bytes_per_pair",
+           "table_bytes_after_burst", "table_bytes_high_id", "max_stall_us", "max_stall_exit_us",
+           "max_stall_death_us")
 
 
 def case_name(run_name):
@@ -92,6 +94,31 @@ def _spread(values):
     return max(values) / min(values)
 
 
+def scaling_target(m, case, label):
+    """The target "2 threads' items_per_second / 1 thread's >= 1.8" of `case` (a family run with
+    ->Threads(1)->Threads(2)->UseRealTime()), as a row of targets()."""
+    # Google Benchmark sums the threads' CPU time and averages their real time, so
+    # cpu_time / real_time is how many cores the two threads really had. Scaling cannot exceed
+    # that: a miss while another process held part of a core (< 1.9 cores) says nothing about
+    # localbag, so it is marked unreliable; scaling / cores is then the interference-only figure.
+    # (ips2 / cores2) / (ips1 / cores1) is then the interference-only figure: 1.0 when each
+    # thread runs as fast beside the other as alone.
+    one, two = f"{case}/threads:1", f"{case}/threads:2"
+    scaling = None
+    x, y = _get(m, two, "items_per_second"), _get(m, one, "items_per_second")
+    if x is not None and y:
+        scaling = x / y
+    detail = ""
+    if scaling is not None and all(_get(m, c, f) for c in (one, two)
+                                   for f in ("real_time", "cpu_time")):
+        cores = [_get(m, c, "cpu_time") / _get(m, c, "real_time") for c in (one, two)]
+        detail = (f"cores had: 1 thread {cores[0]:.2f}, 2 threads {cores[1]:.2f}; "
+                  f"per-core throughput ratio {scaling * cores[0] / cores[1]:.2f}")
+        if scaling < 1.8 and cores[1] < 1.9:
+            detail += " -> UNRELIABLE, machine busy: re-run on an idle machine"
+    return (f"{label} throughput, 2 threads / 1 thread", scaling, 1.8, "ge", detail)
+
+
 def targets(m):
     """[(target text, measured, limit, 'le'|'ge', detail)] for the performance targets."""
     out = []
@@ -106,23 +133,9 @@ def targets(m):
                 ratio("BM_localbag_get_key", "BM_baseline_boost_tss_get"), 0.5, "le", ""))
     out.append(("get_default/1 / get_string/8",
                 ratio("BM_localbag_get_default/1", "BM_localbag_get_string/8"), 1.5, "le", ""))
-    # Google Benchmark sums the threads' CPU time and averages their real time, so
-    # cpu_time / real_time is how many cores the two threads really had. Scaling cannot exceed
-    # that: a miss while another process held part of a core (< 1.9 cores) says nothing about
-    # localbag, so it is marked unreliable; scaling / cores is then the interference-only figure.
-    # (ips2 / cores2) / (ips1 / cores1) is then the interference-only figure: 1.0 when each
-    # thread runs as fast beside the other as alone.
-    one, two = "BM_localbag_get_string/8/threads:1", "BM_localbag_get_string/8/threads:2"
-    scaling = ratio(two, one, "items_per_second")
-    detail = ""
-    if scaling is not None and all(_get(m, c, f) for c in (one, two)
-                                   for f in ("real_time", "cpu_time")):
-        cores = [_get(m, c, "cpu_time") / _get(m, c, "real_time") for c in (one, two)]
-        detail = (f"cores had: 1 thread {cores[0]:.2f}, 2 threads {cores[1]:.2f}; "
-                  f"per-core throughput ratio {scaling * cores[0] / cores[1]:.2f}")
-        if scaling < 1.8 and cores[1] < 1.9:
-            detail += " -> UNRELIABLE, machine busy: re-run on an idle machine"
-    out.append(("get_string/8 throughput, 2 threads / 1 thread", scaling, 1.8, "ge", detail))
+    out.append(scaling_target(m, "BM_localbag_get_string/8", "get_string/8"))
+    out.append(scaling_target(m, "BM_localbag_get_key_mixed_layouts",
+                              "get_key, one Key, mixed layouts"))
     # Thread exit has a fixed part per thread (the thread's own teardown, /1) and a part per
     # object it touched. The per-item cost is the marginal one, (T(N) - T(1)) / (N - 1): the
     # total over N also divides the fixed part by N, which flatters no size and penalises N=10.
@@ -142,6 +155,17 @@ def targets(m):
                     _spread(ns), 2.0, "le", " ".join("-" if v is None else f"{v:.0f}" for v in ns)))
     out.append(("bytes per touched (object, thread) pair",
                 _get(m, "BM_localbag_memory", "bytes_per_pair"), 128.0, "le", ""))
+    # A fresh thread's record table after 1,000,000 objects came and went: touching one new
+    # object, or one surviving object whose id is near 1,000,000.
+    for counter in ("table_bytes_after_burst", "table_bytes_high_id"):
+        out.append((f"{counter} (fresh thread, 1 object)",
+                    _get(m, "BM_localbag_table_after_burst", counter), 4096.0, "le", ""))
+    stall = "BM_localbag_stall_behind_exit/100000"
+    out.append(("worst create+touch+destroy behind an exit / deaths of 100,000 records, us",
+                _get(m, stall, "max_stall_us"), 1000.0, "le",
+                " ".join(f"{k} {_get(m, stall, k):.0f}" for k in ("max_stall_exit_us",
+                                                                   "max_stall_death_us")
+                         if _get(m, stall, k) is not None)))
     return out
 
 
@@ -163,7 +187,8 @@ def print_cases(m, cpy):
             r = t / _get(m, base[0], "time")
         extra = []
         for key in ("items_per_second", "ns_per_object", "bytes_per_object",
-                    "bytes_per_object_untouched", "bytes_per_pair", "bytes_first_pair"):
+                    "bytes_per_object_untouched", "bytes_per_pair", "bytes_first_pair",
+                    "table_bytes_after_burst", "table_bytes_high_id", "max_stall_us"):
             if key in v:
                 val = v[key]
                 extra.append(f"{key}={val / 1e6:.1f}M" if key == "items_per_second"

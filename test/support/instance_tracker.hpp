@@ -241,5 +241,14 @@ class Tracked {
 inline Ids destroyed_on(int tag) { return default_ledger().destroyers(tag); }
 // Tracked instances alive in the default ledger.
 inline long live_tracked() { return default_ledger().live(); }
+// How many of the tags first, first + 1, ..., first + n - 1 (made by Tracked(tag)) had their
+// owner destroyed exactly once.
+inline int destroyed_once(int first, int n) {
+  int once = 0;
+  for (int tag = first; tag < first + n; ++tag) {
+    once += default_ledger().at(tag).destroyed.load() == 1 ? 1 : 0;
+  }
+  return once;
+}
 
 }  // namespace localbag::test

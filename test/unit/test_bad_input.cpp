@@ -224,5 +224,166 @@ TEST_F(BadInput, DelattrOfANameThatExistsOnlyAsAClassDefault) {
   }).join();
 }
 
+// ---- nullptr and null strings ----
+
+// Python: l.x = None. C++'s nullptr is None wherever a value is taken.
+TEST_F(BadInput, NullptrIsNone) {
+  obj->setattr("x", nullptr);
+  EXPECT_TRUE(obj->getattr("x").is_none());
+  EXPECT_TRUE(obj->hasattr("x"));
+  obj->setattr("mine", nullptr);  // replaces an int
+  EXPECT_TRUE(obj->getattr("mine").is_none());
+  EXPECT_EQ(repr(obj->dict()), "{'mine': None, 'x': None}");
+  EXPECT_TRUE(Value(nullptr).is_none());
+  Dict d;
+  d.set("x", nullptr);
+  d.set("s", std::string("text"));
+  d.set("s", nullptr);  // replaces a str
+  EXPECT_EQ(repr(d), "{'x': None, 's': None}");
+  std::thread([&] {  // a first access that is a set: the out-of-line path
+    obj->setattr("y", nullptr);
+    EXPECT_TRUE(obj->getattr("y").is_none());
+  }).join();
+}
+
+// C++ only: a null `const char*` is not a str (nor None); it is refused before anything changes.
+TEST_F(BadInput, NullCharPointerIsRefused) {
+  const char* null_text = nullptr;
+  char* null_chars = nullptr;
+  const char* const kNull = "expected a str, got a null 'const char*'";
+  EXPECT_REJECTED(*obj, registry, obj->setattr("x", null_text), TypeError, kNull);
+  EXPECT_REJECTED(*obj, registry, obj->setattr("x", null_chars), TypeError, kNull);
+  EXPECT_REJECTED(*obj, registry, obj->dict().set("x", null_text), TypeError, kNull);
+  EXPECT_REJECTED(*obj, registry, obj->dict().setdefault("x", null_text), TypeError, kNull);
+  EXPECT_REJECTED(*obj, registry, (void)Value(null_text), TypeError, kNull);
+  EXPECT_REJECTED(*obj, registry, cls->setattr("number", null_text), TypeError, kNull);
+  EXPECT_FALSE(obj->hasattr("x"));
+  EXPECT_EQ(obj->get<int>("number"), 2);
+  // Over a str: the in-place string assignment of Dict::set must refuse it too.
+  obj->setattr("s", std::string("kept"));
+  EXPECT_REJECTED(*obj, registry, obj->setattr("s", null_text), TypeError, kNull);
+  EXPECT_REJECTED(*obj, registry, obj->dict().set("s", null_text), TypeError, kNull);
+  EXPECT_EQ(obj->get<std::string>("s"), "kept");
+  Dict d{{"s", "kept"}};
+  EXPECT_LB_ERROR(d.set("s", null_text), TypeError, kNull);
+  EXPECT_EQ(repr(d), "{'s': 'kept'}");
+  // A thread's first access that is such a set: refused before the thread's dict exists.
+  std::thread([&] {
+    const RuntimeStats before = runtime_stats();
+    EXPECT_LB_ERROR(obj->setattr("x", null_text), TypeError, kNull);
+    EXPECT_EQ(runtime_stats().live_records, before.live_records);
+    EXPECT_TRUE(obj->dict().empty());
+  }).join();
+}
+
+// ---- __slots__ names ----
+
+// Python: class X(local): __slots__ = ('1x',)  ->  TypeError: __slots__ must be identifiers
+TEST_F(BadInput, SlotsMustBeIdentifiers) {
+  for (const char* bad : {"1x", "", "a b", "a-b", "x.y", "9"}) {
+    EXPECT_REJECTED(*obj, registry, registry.define(ClassSpec("Slotted").slots({bad})),
+                    TypeError, "__slots__ must be identifiers");
+  }
+  EXPECT_REJECTED(*obj, registry, registry.define(ClassSpec("Slotted").slots({"ok", "1x"})),
+                  TypeError, "__slots__ must be identifiers");
+  EXPECT_FALSE(registry.contains("Slotted"));
+  const ClassRef ok = registry.define(ClassSpec("Slotted").slots({"_ok", "ok9", "_"}));
+  LocalObject s(ok);
+  s.setattr("_ok", 1);
+  s.setattr("ok9", 2);
+  EXPECT_EQ(s.get<int>("_ok") + s.get<int>("ok9"), 3);
+  EXPECT_EQ(ok->slots(), (std::vector<std::string>{"_ok", "ok9", "_"}));
+}
+
+// ---- __dict__ of a class ----
+
+// Python: MyLocal.__dict__ = 1 / del MyLocal.__dict__  ->  AttributeError
+TEST_F(BadInput, ClassDunderDictIsNotWritable) {
+  const char* const kText = "attribute '__dict__' of 'type' objects is not writable";
+  EXPECT_REJECTED(*obj, registry, cls->setattr("__dict__", 1), AttributeError, kText);
+  EXPECT_REJECTED(*obj, registry, cls->setattr("__dict__", Dict{}), AttributeError, kText);
+  EXPECT_REJECTED(*obj, registry, cls->delattr("__dict__"), AttributeError, kText);
+  EXPECT_EQ(obj->get<int>("number"), 2);
+  EXPECT_EQ(obj->getattr("__dict__").type_name(), "dict");
+}
+
+// ---- __class__ ----
+
+// Python: l.__class__ is type(l); hasattr(l, '__class__').
+TEST_F(BadInput, DunderClassIsTheClass) {
+  const Value v = obj->getattr("__class__");
+  EXPECT_EQ(v.get<ClassRef>(), obj->type());
+  EXPECT_EQ(v.type_name(), "type");
+  EXPECT_EQ(obj->get<ClassRef>("__class__"), cls);
+  EXPECT_TRUE(obj->hasattr("__class__"));
+  EXPECT_FALSE(obj->dict().contains("__class__"));  // reading it puts nothing in the dict
+  LocalObject plain;
+  EXPECT_EQ(plain.getattr("__class__").get<ClassRef>(), Class::local());
+  EXPECT_TRUE(plain.hasattr("__class__"));
+  std::thread([&] { EXPECT_EQ(obj->get<ClassRef>("__class__"), cls); }).join();
+}
+
+// Python: del l.__class__  ->  TypeError: can't delete __class__ attribute
+TEST_F(BadInput, DunderClassCannotBeDeleted) {
+  EXPECT_REJECTED(*obj, registry, obj->delattr("__class__"), TypeError,
+                  "can't delete __class__ attribute");
+  LocalObject plain;
+  EXPECT_REJECTED(plain, registry, plain.delattr("__class__"), TypeError,
+                  "can't delete __class__ attribute");
+  EXPECT_EQ(obj->type(), cls);
+}
+
+// Python: l.__class__ = 1  ->  TypeError: __class__ must be set to a class, not 'int' object
+TEST_F(BadInput, DunderClassMustBeSetToAClass) {
+  EXPECT_REJECTED(*obj, registry, obj->setattr("__class__", 1), TypeError,
+                  "__class__ must be set to a class, not 'int' object");
+  EXPECT_REJECTED(*obj, registry, obj->setattr("__class__", "MyLocal"), TypeError,
+                  "__class__ must be set to a class, not 'str' object");
+  EXPECT_REJECTED(*obj, registry, obj->setattr("__class__", nullptr), TypeError,
+                  "__class__ must be set to a class, not 'NoneType' object");
+  EXPECT_EQ(obj->type(), cls);
+}
+
+// Python: threading.local().__class__ = Sub  ->  TypeError: __class__ assignment only supported
+// for mutable types or ModuleType subclasses (`local` is an immutable type). For an object of
+// a subclass CPython allows it between compatible classes; localbag refuses it (a documented
+// difference): an object's class is fixed.
+TEST_F(BadInput, DunderClassAssignment) {
+  const char* const kImmutable =
+      "__class__ assignment only supported for mutable types or ModuleType subclasses";
+  LocalObject plain;
+  EXPECT_REJECTED(plain, registry, plain.setattr("__class__", cls), TypeError, kImmutable);
+  EXPECT_REJECTED(plain, registry, plain.setattr("__class__", Class::local()), TypeError,
+                  kImmutable);
+  EXPECT_EQ(plain.type(), Class::local());
+  const ClassRef other = registry.define(ClassSpec("Other").attr("number", 3));
+  EXPECT_REJECTED(*obj, registry, obj->setattr("__class__", other), TypeError,
+                  "__class__ assignment is not supported by localbag");
+  EXPECT_REJECTED(*obj, registry, obj->setattr("__class__", Class::local()), TypeError,
+                  kImmutable);
+  EXPECT_EQ(obj->type(), cls);
+  EXPECT_EQ(obj->get<int>("number"), 2);
+}
+
+// Python: for an object of exactly `local`, _thread._local looks in the dict first, so a
+// "__class__" key put into the dict is what l.__class__ returns; for a subclass object the
+// descriptor wins. Either way the attribute still cannot be deleted.
+TEST_F(BadInput, DunderClassKeyInsideTheDict) {
+  LocalObject plain;
+  plain.dict().set("__class__", 5);
+  EXPECT_EQ(plain.getattr("__class__").get<int>(), 5);
+  EXPECT_EQ(plain.get<int>("__class__"), 5);
+  EXPECT_TRUE(plain.hasattr("__class__"));
+  EXPECT_EQ(plain.type(), Class::local());
+  EXPECT_REJECTED(plain, registry, plain.delattr("__class__"), TypeError,
+                  "can't delete __class__ attribute");
+  obj->dict().set("__class__", 5);
+  EXPECT_EQ(obj->getattr("__class__").get<ClassRef>(), cls);
+  EXPECT_EQ(obj->get<ClassRef>("__class__"), cls);
+  EXPECT_REJECTED(*obj, registry, obj->delattr("__class__"), TypeError,
+                  "can't delete __class__ attribute");
+  EXPECT_EQ(obj->dict().get<int>("__class__"), 5);
+}
+
 }  // namespace
 }  // namespace localbag

@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: MIT
-// Unit tests for <localbag/key.hpp>: Key (a pre-hashed name) and Name (a borrowed one), and
-// that a Key is accepted wherever a name is.
+// Unit tests for <localbag/key.hpp>: Key (a pre-hashed name) and Name (a borrowed one), that a
+// Key is accepted wherever a name is, and that gets never write to a Key shared by threads.
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <optional>
+#include <semaphore>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "localbag/dict.hpp"
 #include "localbag/key.hpp"
@@ -149,6 +154,66 @@ TEST(Key, LongAndNulNamesOnLocalObject) {
   EXPECT_EQ(obj.get<int>(kNul), 2);
   EXPECT_EQ(obj.get<int>("a"), 3);
   EXPECT_EQ(obj.dict().size(), 3u);
+}
+
+// The bytes of a Key: a get may read them, never write them.
+std::array<unsigned char, sizeof(Key)> bytes_of(const Key& key) {
+  std::array<unsigned char, sizeof(Key)> out;
+  std::memcpy(out.data(), static_cast<const void*>(&key), sizeof(Key));
+  return out;
+}
+
+// One Key shared by two threads whose dicts hold "number" at different positions (0 and 5 of
+// 8): no get writes to the Key, neither alternately nor concurrently. A position cached in the
+// Key and rewritten by every get that found the name elsewhere would make threads with mixed
+// layouts fight over its cache line (BM_localbag_get_key_mixed_layouts).
+TEST(Key, GetsByThreadsWithDifferentLayoutsNeverWriteTheKey) {
+  static const Key number("number");
+  constexpr int kGets = 1000;
+  LocalObject obj;
+  const std::vector<std::string> others = {"color", "socket", "widgets", "depth", "buffer",
+                                           "retries", "initialized"};
+  const auto fill = [&](std::size_t position) {
+    obj.dict().clear();
+    for (std::size_t i = 0; i < others.size(); ++i) {
+      if (i == position) obj.setattr(number, 42);
+      obj.setattr(others[i], static_cast<int>(i));
+    }
+    if (position >= others.size()) obj.setattr(number, 42);
+  };
+  const auto gets = [&] {
+    for (int i = 0; i < kGets; ++i) ASSERT_EQ(obj.get<int>(number), 42);
+  };
+  std::binary_semaphore to_other(0);
+  std::binary_semaphore to_main(0);
+  int phases_left = 2;  // the other thread's gets: alone, then beside this thread's
+  std::thread other([&] {
+    fill(5);
+    EXPECT_EQ(obj.get<int>(number), 42);
+    to_main.release();
+    while (phases_left-- > 0) {
+      to_other.acquire();
+      gets();
+      to_main.release();
+    }
+  });
+  fill(0);
+  EXPECT_EQ(obj.get<int>(number), 42);
+  to_main.acquire();  // both dicts filled, each read once
+  const auto before = bytes_of(number);
+  gets();  // this thread alone
+  EXPECT_TRUE(bytes_of(number) == before) << "a get on this thread wrote the Key";
+  to_other.release();  // the other thread alone
+  to_main.acquire();
+  EXPECT_TRUE(bytes_of(number) == before) << "a get on the other thread wrote the Key";
+  gets();  // this thread again, after the other
+  EXPECT_TRUE(bytes_of(number) == before) << "alternating gets wrote the Key";
+  to_other.release();  // both at once
+  gets();
+  to_main.acquire();
+  other.join();
+  EXPECT_TRUE(bytes_of(number) == before) << "concurrent gets wrote the Key";
+  EXPECT_EQ(obj.dict().keys().front(), "number");  // this thread's layout is still its own
 }
 
 }  // namespace
