@@ -272,7 +272,7 @@ void Session::dict_op(int t, int op, int c) {
           t, "size and keys " + what,
           [&] {
             std::string out = std::to_string(d().size());
-            for (const std::string& s : d().keys()) out += " " + key_repr(s);
+            for (const std::string& s : d().keys()) (out += ' ') += key_repr(s);
             return ok(out);
           },
           [&]() -> std::string {
