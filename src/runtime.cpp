@@ -322,19 +322,28 @@ void fork_prepare() noexcept {
   rt.mutex.lock();
 }
 
-void fork_release() noexcept {
+// Parent and child release what fork_prepare took. A registry mutex is a pthread rwlock, which
+// glibc unlocks as the writer only for the thread id that locked it, and the forking thread has
+// a new id in the child: there it is built afresh instead (no other thread exists to hold it).
+void fork_release(bool in_child) noexcept {
   Runtime& rt = runtime();
   rt.mutex.unlock();
   for (SharedSlots& s : rt.shared_slots) s.mutex.unlock();
   class_mutex().unlock();
   for (auto it = rt.registry_mutexes.rbegin(); it != rt.registry_mutexes.rend(); ++it) {
-    (*it)->unlock();
+    if (in_child) {
+      ::new (static_cast<void*>(*it)) std::shared_mutex;
+    } else {
+      (*it)->unlock();
+    }
   }
   rt.fork_list_mutex.unlock();
 }
 
+void fork_parent() noexcept { fork_release(false); }
+
 void fork_child() noexcept {
-  fork_release();
+  fork_release(true);
   std::vector<ThreadState*> vanished;
   {
     const RuntimeLock held;
@@ -346,7 +355,7 @@ void fork_child() noexcept {
 }
 
 Runtime::Runtime() {
-  if (pthread_atfork(&fork_prepare, &fork_release, &fork_child) != 0) {
+  if (pthread_atfork(&fork_prepare, &fork_parent, &fork_child) != 0) {
     std::fputs("localbag: pthread_atfork failed\n", stderr);
     std::abort();
   }
