@@ -5,8 +5,9 @@
 1. layers: every file under include/ and src/ is in exactly one row of the layer table of
    docs/design.md, and includes only files of its own layer or of layers before it;
 2. references: every file that README.md or docs/*.md names exists in the repository;
-3. vocabulary: no file says "the seed", "the brief" or "issue N" (a reader of the repository
-   cannot follow them), and no old name of a renamed concept comes back (docs/style.md);
+3. vocabulary: no file calls the reference material by a nickname or a requirement by its
+   tracker number (a reader of the repository cannot follow them; BANNED below lists the
+   patterns), and no old name of a renamed concept comes back (docs/style.md);
 4. license: every source, build and script file names its license, SPDX-License-Identifier: MIT,
    in its first three lines (LICENSE has the text).
 
@@ -34,11 +35,11 @@ OLD_NAMES_ALLOWED = {"CHANGELOG.md"}
 # Words a reader of the repository cannot follow, and names of concepts that were renamed
 # (docs/style.md, Vocabulary): (pattern, what to write instead).
 BANNED = [
-    (r"\bseed's\b|\bseed design\b|\bseed\.py\b|\bthe seed \(|\bthe seed'?s? (?:design|module"
-     r"|docstring|walkthrough)",
+    (r"\bseed\x27s\b|\bseed\s+design\b|\bseed\.py\b|\bthe\s+seed \(|\bthe\s+seed\x27?s? "
+     r"(?:design|module|docstring|walkthrough)",
      "name the thing: CPython's _threading_local module, Python Cookbook recipe 12.6"),
-    (r"\bthe brief\b", "say what the requirement is and where it is written"),
-    (r"\bissue #?[0-9]+\b", "say what the thing is, not which issue asked for it"),
+    (r"\bthe\s+brief\b", "say what the requirement is and where it is written"),
+    (r"\bissue\s+#?[0-9]+\b", "say what the thing is, not which tracker entry asked for it"),
     (r"\bSlotHead\b|\bObjectCore\b|\bThreadTable\b|\bthis_thread_slot|\blive_slots\b"
      r"|\bdefaults_generation\b|\bensure_slot\b",
      "a (thread, object) pair is a record: Record, RecordHead, ObjectState, live_records"),
