@@ -2,10 +2,12 @@
 #include "runtime.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include <algorithm>
 #include <bit>
 #include <cassert>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -41,6 +43,11 @@ struct Runtime {
   std::uint64_t live_records = 0;
   std::uint64_t table_bytes = 0;
   ThreadList threads;  // every ThreadState not yet destroyed
+
+  // The handoff between batches (RuntimeLock, let_waiters_in): how many threads are blocked
+  // taking the mutex, and how many times one of them has got it.
+  std::atomic<std::uint32_t> waiting{0};
+  std::atomic<std::uint32_t> handoffs{0};
 
   // What fork() must take before it copies the process: guarded by `fork_list_mutex`, which is
   // never held with the runtime mutex except by the fork handlers.
@@ -141,11 +148,58 @@ std::atomic<RecordHead*>* entry_of(ThreadState& thread, std::uint32_t id) noexce
   return e != nullptr ? &e->record : nullptr;
 }
 
-// Rebuilds the sparse part with room for `entries` live entries, keeping only entries that
-// still hold a record and whose id the dense part does not cover.
-void rebuild_sparse(const RuntimeLock&, ThreadState& thread, std::uint32_t entries) {
-  const std::uint32_t capacity = std::bit_ceil(std::max<std::uint32_t>(16, entries * 2));
-  auto fresh = std::make_unique<SparseRecord[]>(capacity);
+// Table arrays replaced or freed under the runtime mutex, deleted after it is released: a free
+// can make malloc consolidate and give memory back to the kernel, which takes milliseconds after
+// a large cleanup, and must not happen while other threads wait for the mutex. Declared before
+// the RuntimeLock, so that it is destroyed after it.
+struct RetiredTables {
+  std::atomic<RecordHead*>* table = nullptr;
+  SparseRecord* sparse = nullptr;
+  RetiredTables() = default;
+  RetiredTables(const RetiredTables&) = delete;
+  RetiredTables& operator=(const RetiredTables&) = delete;
+  ~RetiredTables() {
+    delete[] table;
+    delete[] sparse;
+  }
+};
+
+// Arrays for a table that must grow, allocated (and zeroed) before the runtime mutex is taken:
+// the allocation can take milliseconds (page faults, a kernel lock shared with every thread's
+// mmap and munmap), and must not happen while other threads wait for the mutex.
+struct TableSpares {
+  std::unique_ptr<std::atomic<RecordHead*>[]> table;
+  std::uint32_t table_capacity = 0;
+  std::unique_ptr<SparseRecord[]> sparse;
+  std::uint32_t sparse_capacity = 0;
+  // What the last reserve_entry found missing; 0 when nothing.
+  std::uint32_t want_table = 0;
+  std::uint32_t want_sparse = 0;
+
+  // Called without the mutex.
+  void allocate() {
+    if (want_table != 0 && want_table != table_capacity) {
+      table = std::make_unique<std::atomic<RecordHead*>[]>(want_table);  // value-initialised
+      table_capacity = want_table;
+    }
+    if (want_sparse != 0 && want_sparse != sparse_capacity) {
+      sparse = std::make_unique<SparseRecord[]>(want_sparse);
+      sparse_capacity = want_sparse;
+    }
+    want_table = want_sparse = 0;
+  }
+};
+
+std::uint32_t sparse_capacity_for(std::uint32_t entries) noexcept {
+  return std::bit_ceil(std::max<std::uint32_t>(16, entries * 2));
+}
+
+// Rebuilds the sparse part into `spares.sparse` (of sparse_capacity_for(entries) entries),
+// keeping only entries that still hold a record and whose id the dense part does not cover.
+void rebuild_sparse(const RuntimeLock&, ThreadState& thread, TableSpares& spares,
+                    RetiredTables& retired) noexcept {
+  const std::uint32_t capacity = spares.sparse_capacity;
+  SparseRecord* fresh = spares.sparse.get();
   std::uint32_t used = 0;
   for (std::uint32_t i = 0; i < thread.sparse_capacity; ++i) {
     const SparseRecord& old = thread.sparse[i];
@@ -164,43 +218,59 @@ void rebuild_sparse(const RuntimeLock&, ThreadState& thread, std::uint32_t entri
   Runtime& rt = runtime();
   rt.table_bytes -= std::uint64_t{thread.sparse_capacity} * sizeof(SparseRecord);
   rt.table_bytes += std::uint64_t{capacity} * sizeof(SparseRecord);
-  delete[] thread.sparse;
-  thread.sparse = fresh.release();
+  assert(retired.sparse == nullptr);
+  retired.sparse = thread.sparse;
+  thread.sparse = spares.sparse.release();
+  spares.sparse_capacity = 0;
   thread.sparse_capacity = capacity;
   thread.sparse_used = used;
 }
 
 // Makes room for `id` in this thread's table and returns its entry. Called by the owner. The
 // dense part grows to cover `id` only while it stays within 8 entries per record the thread
-// holds (or kDenseMin); other ids go to the sparse part.
-std::atomic<RecordHead*>& reserve_entry(const RuntimeLock& held, ThreadState& thread,
-                                        std::uint32_t id) {
+// holds (or kDenseMin); other ids go to the sparse part. Returns nullptr, having set
+// `spares.want_*`, when it needs a larger array than `spares` holds: the caller allocates it
+// without the mutex and calls again.
+std::atomic<RecordHead*>* reserve_entry(const RuntimeLock& held, ThreadState& thread,
+                                        std::uint32_t id, TableSpares& spares,
+                                        RetiredTables& retired) noexcept {
   assert(&thread == tls_thread);
-  if (id < thread.capacity) return thread.table[id];
+  if (id < thread.capacity) return &thread.table[id];
   const std::uint64_t wanted = std::bit_ceil(std::max<std::uint64_t>(16, std::uint64_t{id} + 1));
   const std::uint64_t allowed = std::max<std::uint64_t>(kDenseMin, 8 * (thread.record_count + 1));
   if (wanted <= allowed) {
     const auto capacity = static_cast<std::uint32_t>(wanted);
-    auto* fresh = new std::atomic<RecordHead*>[capacity];
-    for (std::uint32_t i = 0; i < capacity; ++i) {
-      fresh[i].store(i < thread.capacity ? thread.table[i].load(std::memory_order_relaxed)
-                                         : nullptr,
-                     std::memory_order_relaxed);
+    const std::uint32_t sparse_wanted =
+        thread.sparse_used > 0 ? sparse_capacity_for(thread.sparse_used) : 0;
+    if (spares.table_capacity != capacity || spares.sparse_capacity != sparse_wanted) {
+      spares.want_table = capacity;
+      spares.want_sparse = sparse_wanted;
+      return nullptr;
+    }
+    std::atomic<RecordHead*>* fresh = spares.table.get();
+    for (std::uint32_t i = 0; i < thread.capacity; ++i) {
+      fresh[i].store(thread.table[i].load(std::memory_order_relaxed), std::memory_order_relaxed);
     }
     Runtime& rt = runtime();
     rt.table_bytes += (std::uint64_t{capacity} - thread.capacity) * sizeof(std::atomic<void*>);
-    delete[] thread.table;
-    thread.table = fresh;
+    retired.table = thread.table;
+    thread.table = spares.table.release();
+    spares.table_capacity = 0;
     thread.capacity = capacity;
-    if (thread.sparse_used > 0) rebuild_sparse(held, thread, thread.sparse_used);  // moves ids
+    if (thread.sparse_used > 0) rebuild_sparse(held, thread, spares, retired);  // moves ids
     publish_table(thread);
-    return thread.table[id];
+    return &thread.table[id];
   }
   if (SparseRecord* e = sparse_find(thread.sparse, thread.sparse_capacity - 1, id)) {
-    return e->record;  // an id this thread touched before, cleared since
+    return &e->record;  // an id this thread touched before, cleared since
   }
   if ((thread.sparse_used + 1) * 2 > thread.sparse_capacity) {
-    rebuild_sparse(held, thread, thread.sparse_used + 1);
+    const std::uint32_t sparse_wanted = sparse_capacity_for(thread.sparse_used + 1);
+    if (spares.sparse_capacity != sparse_wanted) {
+      spares.want_sparse = sparse_wanted;
+      return nullptr;
+    }
+    rebuild_sparse(held, thread, spares, retired);
   }
   const std::uint32_t mask = thread.sparse_capacity - 1;
   std::uint32_t i = sparse_home(id, mask);
@@ -208,14 +278,14 @@ std::atomic<RecordHead*>& reserve_entry(const RuntimeLock& held, ThreadState& th
   thread.sparse[i].id = id;
   ++thread.sparse_used;
   publish_table(thread);
-  return thread.sparse[i].record;
+  return &thread.sparse[i].record;
 }
 
-void free_tables(const RuntimeLock&, ThreadState& thread) noexcept {
+void free_tables(const RuntimeLock&, ThreadState& thread, RetiredTables& retired) noexcept {
   runtime().table_bytes -= std::uint64_t{thread.capacity} * sizeof(std::atomic<void*>) +
                            std::uint64_t{thread.sparse_capacity} * sizeof(SparseRecord);
-  delete[] thread.table;
-  delete[] thread.sparse;
+  retired.table = thread.table;
+  retired.sparse = thread.sparse;
   thread.table = nullptr;
   thread.sparse = nullptr;
   thread.capacity = thread.sparse_capacity = thread.sparse_used = 0;
@@ -230,6 +300,30 @@ void unlink(const RuntimeLock&, Record& record) noexcept {
   assert(entry != nullptr);
   entry->store(nullptr, std::memory_order_relaxed);
   --runtime().live_records;
+}
+
+// ---- The runtime mutex ---------------------------------------------------------------------
+
+// Polls `done` for up to 2 ms, yielding the CPU after the first 50 us; returns whether it became
+// true. One batch holds the runtime mutex for far less than that, while a thread that sleeps on
+// the mutex can take a millisecond or more to be woken again (a virtual machine whose other vCPU
+// idles): a waiter that spins is served within a batch, one that sleeps is not.
+template <class Done>
+bool spin_until(Done done) noexcept {
+  using std::chrono::microseconds;
+  const auto start = std::chrono::steady_clock::now();
+  for (unsigned i = 1;; ++i) {
+    if (done()) return true;
+    if (i % 32 != 0) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      continue;
+    }
+    const auto spent = std::chrono::steady_clock::now() - start;
+    if (spent > microseconds(2000)) return false;
+    if (spent > microseconds(50)) sched_yield();
+  }
 }
 
 // ---- Cleanup ------------------------------------------------------------------------------
@@ -279,13 +373,15 @@ void destroy_all(List& taken) noexcept {
 // then the thread state. A destructor that touches an object attaches a new record to the
 // thread: the loop takes that one too.
 void retire_thread(ThreadState* thread) noexcept {
-  for (;;) {
+  for (bool first = true;; first = false) {
+    if (!first) let_waiters_in();
     ThreadRecords taken;
+    RetiredTables retired;
     {
       const RuntimeLock held;
       if (thread->records.empty()) {
         // Nothing links to this thread any more: no other thread will read its table.
-        free_tables(held, *thread);
+        free_tables(held, *thread, retired);
         runtime().threads.erase(ThreadList::s_iterator_to(*thread));
         --runtime().live_threads;
         break;
@@ -344,6 +440,7 @@ void fork_parent() noexcept { fork_release(false); }
 
 void fork_child() noexcept {
   fork_release(true);
+  runtime().waiting.store(0);  // threads that were waiting do not exist in the child
   std::vector<ThreadState*> vanished;
   {
     const RuntimeLock held;
@@ -364,6 +461,33 @@ Runtime::Runtime() {
 }  // namespace
 
 std::mutex& runtime_mutex() { return runtime().mutex; }
+
+RuntimeLock::RuntimeLock() {
+  Runtime& rt = runtime();
+  // Threads already waiting go first: std::mutex is not fair, and a thread that takes it again
+  // and again (a loop of object deaths) would otherwise keep a waiter out indefinitely.
+  if (rt.waiting.load(std::memory_order_relaxed) != 0) let_waiters_in();
+  if (rt.mutex.try_lock()) return;
+  // Order matters for let_waiters_in: `waiting` drops before `handoffs` moves, so a cleanup
+  // that read `handoffs` before it saw this thread waiting always sees `handoffs` move.
+  rt.waiting.fetch_add(1);
+  // Spin first (spin_until says why).
+  if (!spin_until([&] { return rt.mutex.try_lock(); })) rt.mutex.lock();
+  rt.waiting.fetch_sub(1);
+  rt.handoffs.fetch_add(1);
+  rt.handoffs.notify_all();
+}
+
+RuntimeLock::~RuntimeLock() { runtime().mutex.unlock(); }
+
+void let_waiters_in() noexcept {
+  Runtime& rt = runtime();
+  const std::uint32_t seen = rt.handoffs.load();
+  if (rt.waiting.load() == 0) return;
+  // A waiter spins (see RuntimeLock), so the handoff usually takes well under a microsecond.
+  if (spin_until([&] { return rt.handoffs.load() != seen; })) return;
+  rt.handoffs.wait(seen);  // until a waiter has taken the mutex
+}
 
 RecordHead* sparse_record_head(std::uint32_t id) noexcept {
   const RecordTable& table = tls_table;
@@ -406,6 +530,7 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
     dict_first = false;
   }
   Runtime& rt = runtime();
+  std::vector<std::uint32_t> outgrown;  // freed after the lock, as RetiredTables explains
   const RuntimeLock held;
   if (!rt.free_ids.empty()) {
     std::pop_heap(rt.free_ids.begin(), rt.free_ids.end(), std::greater<>{});
@@ -413,7 +538,11 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
     rt.free_ids.pop_back();
   } else {
     if (rt.free_ids.capacity() <= rt.next_id) {
-      rt.free_ids.reserve(std::max<std::size_t>(64, std::size_t{rt.next_id} * 2));
+      std::vector<std::uint32_t> grown;
+      grown.reserve(std::max<std::size_t>(64, std::size_t{rt.next_id} * 2));
+      grown.assign(rt.free_ids.begin(), rt.free_ids.end());
+      outgrown.swap(rt.free_ids);
+      rt.free_ids.swap(grown);
     }
     id = rt.next_id++;
   }
@@ -422,7 +551,8 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
 
 ObjectState::~ObjectState() {
   Runtime& rt = runtime();
-  for (bool done = false; !done;) {
+  for (bool done = false, first = true; !done; first = false) {
+    if (!first) let_waiters_in();
     ObjectRecords taken;
     {
       const RuntimeLock held;
@@ -444,14 +574,19 @@ Record& attach(ObjectState& object) {
   auto record = std::make_unique<Record>();
   record->thread = &thread;
   record->object_id = object.id;
-  {
+  TableSpares spares;
+  for (;;) {
+    spares.allocate();  // without the mutex; nothing the first time round
+    RetiredTables retired;
     const RuntimeLock held;
-    std::atomic<RecordHead*>& entry = reserve_entry(held, thread, object.id);
+    std::atomic<RecordHead*>* entry = reserve_entry(held, thread, object.id, spares, retired);
+    if (entry == nullptr) continue;  // a spare is missing; the table may change meanwhile
     object.records.push_back(*record);
     thread.records.push_back(*record);
     ++thread.record_count;
-    entry.store(record.get(), std::memory_order_relaxed);
+    entry->store(record.get(), std::memory_order_relaxed);
     ++runtime().live_records;
+    break;
   }
   return *record.release();
 }

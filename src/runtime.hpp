@@ -54,7 +54,23 @@ using ThreadRecords = RecordList<&Record::by_thread>;
 // Guards every record list, every thread's table, the list of threads and the object id free
 // list.
 std::mutex& runtime_mutex();
-using RuntimeLock = Locked<&runtime_mutex>;
+
+// The runtime mutex held, as a token (see locked.hpp). A thread that finds it taken counts
+// itself as waiting until it has it, so that a cleanup working in batches (thread exit, object
+// death) can hand the mutex over between batches instead of retaking it at once: std::mutex is
+// not fair, and without the handoff a waiter that the kernel wakes a little late finds the
+// mutex taken again, batch after batch, for the whole cleanup (docs/design.md, "Thread exit").
+class [[nodiscard]] RuntimeLock {
+ public:
+  RuntimeLock();
+  ~RuntimeLock();
+  RuntimeLock(const RuntimeLock&) = delete;
+  RuntimeLock& operator=(const RuntimeLock&) = delete;
+};
+
+// Called by a batched cleanup between two batches, without the mutex: when another thread is
+// waiting for it, returns only after some waiter has taken it.
+void let_waiters_in() noexcept;
 
 // One entry of a thread's sparse record table: an object id (kNoId when unused) and the record.
 // The id is written only by the owner, under the runtime mutex; the record is cleared by an

@@ -8,11 +8,14 @@
 //   table_bytes_after_burst, table_bytes_high_id   <= 4096
 //   max_stall_us                                   <= 1000
 
+#include <unistd.h>
+
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <latch>
 #include <optional>
@@ -93,6 +96,21 @@ BENCHMARK(BM_localbag_table_after_burst)->Iterations(1)->Unit(benchmark::kMillis
 // per-iteration worst, so that one preemption of the measuring thread by the scheduler does not
 // decide the figure.
 
+// Milliseconds of CPU time the hypervisor gave to other guests (the "steal" column of
+// /proc/stat, summed over CPUs), or a negative number where it cannot be read. A thread whose
+// vCPU is descheduled while it holds the runtime mutex stalls every waiter, whatever localbag
+// does; this counter says when a figure was taken on such a machine.
+double steal_ms() {
+  std::FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) return -1;
+  unsigned long long v[8] = {};
+  const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                            &v[3], &v[4], &v[5], &v[6], &v[7]);
+  std::fclose(f);
+  if (n != 8) return -1;
+  return static_cast<double>(v[7]) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 double median(std::vector<double> v) {
   if (v.empty()) return 0;
   const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
@@ -105,6 +123,7 @@ void BM_localbag_stall_behind_exit(benchmark::State& state) {
   const localbag::Key key("v");
   std::vector<double> exit_worst, death_worst, worst;
   std::uint64_t ops = 0;
+  const double steal_before = steal_ms();
   for (auto _ : state) {
     std::vector<LocalObject> objects(n);
     // 0: warming up, 1: the exiting thread's cleanup, 2: the objects' death, 3: done.
@@ -145,6 +164,8 @@ void BM_localbag_stall_behind_exit(benchmark::State& state) {
   state.counters["max_stall_death_us"] = median(death_worst);
   state.counters["max_stall_us"] = median(worst);
   state.counters["measured_ops"] = static_cast<double>(ops);
+  const double steal_after = steal_ms();
+  if (steal_before >= 0 && steal_after >= 0) state.counters["cpu_steal_ms"] = steal_after - steal_before;
 }
 BENCHMARK(BM_localbag_stall_behind_exit)
     ->Arg(100000)
