@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -67,8 +68,11 @@ __thread bool tls_guard_done;  // this thread's thread_local guard has already r
 void thread_exit(ThreadState* thread) noexcept;
 pthread_key_t exit_key();
 
-// Runs the thread-exit cleanup when the thread's C++ thread_local objects are destroyed:
-// for std::thread, boost::thread, raw pthreads, and the main thread at exit().
+// Runs the thread-exit cleanup of the main thread at exit(), when its C++ thread_local objects
+// are destroyed: pthread key destructors do not run for the main thread. Other threads are
+// cleaned up by the pthread key alone (below): registering a thread_local destructor during a
+// thread's exit, after its thread_local destructors ran, makes glibc allocate a node that it
+// never runs or frees.
 struct ThreadGuard {
   ~ThreadGuard() {
     if (ThreadState* thread = tls_thread) {
@@ -80,12 +84,12 @@ struct ThreadGuard {
 };
 thread_local ThreadGuard guard;
 
-// Every thread state is also registered with this pthread key, whose destructor runs after all
-// thread_local destructors. It cleans up a thread whose first touch came too late for the
-// guard: inside a pthread key destructor (a C library's per-thread cleanup, a
-// boost::thread_specific_ptr on a std::thread), in a thread_local destructor that runs after
-// the guard, or after the guard itself. glibc runs key destructors again while a destructor
-// sets a key, so a touch from another key's destructor is cleaned up in the next round.
+// Every thread state is registered with this pthread key, whose destructor runs after all
+// thread_local destructors: it cleans up every thread but the main one, whatever point of the
+// thread's life its first touch came at, its exit included: inside a pthread key destructor (a
+// C library's per-thread cleanup, a boost::thread_specific_ptr on a std::thread) or in a
+// thread_local destructor. glibc runs key destructors again while a destructor sets a key, so a
+// touch from another key's destructor is cleaned up in the next round.
 void exit_key_destructor(void* state) { thread_exit(static_cast<ThreadState*>(state)); }
 
 pthread_key_t exit_key() {
@@ -104,7 +108,7 @@ ThreadState& this_thread_state() {
   if (tls_thread != nullptr) return *tls_thread;
   auto state = std::make_unique<ThreadState>();
   if (pthread_setspecific(exit_key(), state.get()) != 0) throw std::bad_alloc();
-  if (!tls_guard_done) {
+  if (!tls_guard_done && getpid() == gettid()) {
     [[maybe_unused]] ThreadGuard* g = &guard;  // odr-use: constructs it, registers its destructor
   }
   {
@@ -440,6 +444,10 @@ void fork_parent() noexcept { fork_release(false); }
 
 void fork_child() noexcept {
   fork_release(true);
+  if (tls_thread != nullptr && !tls_guard_done) {
+    // The forking thread is the child's main thread, whose exit only the guard sees.
+    [[maybe_unused]] ThreadGuard* g = &guard;
+  }
   runtime().waiting.store(0);  // threads that were waiting do not exist in the child
   std::vector<ThreadState*> vanished;
   {

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -35,13 +36,17 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
-// ThreadSanitizer cannot start a thread in the child of a multithreaded fork (it stops the
-// child: "starting new threads after multi-threaded fork is not supported"), so under TSan the
-// child skips that one step; the normal and ASan builds run it.
-#if defined(__SANITIZE_THREAD__)
+// The child starts a thread in the normal build only. Both sanitizers' runtimes break it:
+// - ThreadSanitizer stops the child ("starting new threads after multi-threaded fork is not
+//   supported").
+// - AddressSanitizer (gcc 12's libasan) does not take its thread registry's mutex around fork():
+//   a child forked while another thread was being created or was exiting hangs in
+//   pthread_create, inside ASan's ThreadRegistry::Lock (about 1 child in 100 here; stacks from
+//   print_stacks_of). LLVM's runtime takes it since LLVM 18 (llvm/llvm-project#75290).
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 constexpr bool kChildMayStartThreads = false;
 #elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
 constexpr bool kChildMayStartThreads = false;
 #else
 constexpr bool kChildMayStartThreads = true;
@@ -63,6 +68,17 @@ constexpr auto kChildDeadline = 5s;
 // What became of one child.
 enum class Outcome { kOk, kFailed, kHung };
 
+// Prints where a hung child is stuck, every thread's stack, when gdb is installed: a hang that
+// shows up once in a hundred children is diagnosed from this output, not reproduced.
+void print_stacks_of(pid_t pid) {
+  if (access("/usr/bin/gdb", X_OK) != 0) return;
+  const std::string command = "/usr/bin/gdb -p " + std::to_string(pid) +
+                              " -batch -nx -ex 'thread apply all bt 30' 2>&1 | "
+                              "grep -E '^(#|Thread)' >&2";
+  std::fprintf(stderr, "child %d hung; its stacks:\n", static_cast<int>(pid));
+  if (std::system(command.c_str()) != 0) std::fprintf(stderr, "(gdb failed)\n");
+}
+
 // Waits for `pid` for at most kChildDeadline (polling, so a hung child cannot hang the test);
 // kills it when the deadline passes. `status` is its exit status when it exited.
 Outcome wait_for_child(pid_t pid, int& status) {
@@ -76,6 +92,7 @@ Outcome wait_for_child(pid_t pid, int& status) {
       return Outcome::kFailed;
     }
     if (std::chrono::steady_clock::now() > deadline) {
+      print_stacks_of(pid);
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       return Outcome::kHung;
@@ -156,11 +173,6 @@ int child_uses_localbag(const ClassRef& shared_cls, LocalObject& mine) {
 }
 
 TEST(StressFork, ForkWhileOtherThreadsCreateDestroyAndExit) {
-#if defined(__SANITIZE_ADDRESS__)
-  // Open: under ASan about 1 child in 100 hangs (not yet diagnosed: ASan's runtime or
-  // localbag); the normal and TSan builds fork every child cleanly. Skipped here until found.
-  GTEST_SKIP() << "hangs under AddressSanitizer, about 1 child in 100: open";
-#endif
   print_header("fork");
   const int forks = static_cast<int>(scaled(400, 100));
   const ClassRef shared_cls =
