@@ -52,7 +52,11 @@ if [ "${SKIP_CPYTHON:-0}" != 1 ]; then
 fi
 
 echo "== chart"
-"$python" "$here/plot.py" "$bench_json" -o "$chart" "${cpython_args[@]}"
+if "$python" -c 'import matplotlib' 2>/dev/null; then
+  "$python" "$here/plot.py" "$bench_json" -o "$chart" "${cpython_args[@]}"
+else
+  echo "no chart: $python lacks matplotlib (apt-get install python3-matplotlib)"
+fi
 
 echo "== ratios (median localbag / median baseline, same run)"
 "$python" "$here/ratios.py" "$bench_json" "${cpython_args[@]}"
