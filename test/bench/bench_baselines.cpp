@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include <absl/container/flat_hash_map.h>
+#include <absl/strings/string_view.h>
 #include <tbb/enumerable_thread_specific.h>
 #include <boost/thread/tss.hpp>
 
@@ -49,6 +51,61 @@ void BM_baseline_tls_map_get(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_baseline_tls_map_get);
+
+// ---- The best map a careful engineer writes by hand: abseil's flat_hash_map (a Swiss table),
+// found by absl::string_view without building a std::string (heterogeneous lookup; Debian builds
+// abseil with its own string_view, not std::string_view). ----
+
+thread_local absl::flat_hash_map<std::string, std::any> tls_absl_map;
+
+void BM_baseline_absl_map_get(benchmark::State& state) {
+  tls_absl_map.clear();
+  int i = 0;
+  for (const std::string& name : bench::attr_names(8)) {
+    tls_absl_map.emplace(name, bench::value_for(name, i++));
+  }
+  for (auto _ : state) {
+    auto it = tls_absl_map.find(absl::string_view("number"));
+    int v = std::any_cast<int>(it->second);
+    benchmark::DoNotOptimize(v);
+  }
+}
+BENCHMARK(BM_baseline_absl_map_get);
+
+// ---- The hand-rolled map's insert of a new key, then its erase (set_del_new's work). ----
+
+void BM_baseline_tls_map_set_del(benchmark::State& state) {
+  tls_map = bench::make_map(8);
+  for (auto _ : state) {
+    tls_map["fresh"] = 1;
+    tls_map.erase("fresh");
+    benchmark::ClobberMemory();
+  }
+  if (tls_map.size() != 8) state.SkipWithError("set+del left state");
+}
+BENCHMARK(BM_baseline_tls_map_set_del);
+
+// ---- A method by hand (call_method's work): find a std::function in a per-thread map of 8,
+// call it with the number. ----
+
+thread_local std::unordered_map<std::string, std::function<int(int)>> tls_function_map;
+
+void BM_baseline_tls_map_call(benchmark::State& state) {
+  tls_function_map.clear();
+  for (const std::string& name : bench::attr_names(8)) {
+    tls_function_map.emplace(name == "number" ? std::string("squared") : name,
+                             [](int n) { return n + 1; });
+  }
+  tls_function_map["squared"] = [](int n) { return n * n; };
+  int number = 42;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(number);
+    auto it = tls_function_map.find("squared");
+    int v = it->second(number);
+    benchmark::DoNotOptimize(v);
+  }
+}
+BENCHMARK(BM_baseline_tls_map_call);
 
 // ---- Boost.Thread: thread_specific_ptr<int> get and read; thread_specific_ptr of the map. ----
 

@@ -74,11 +74,16 @@ def baseline_of(case):
         return "BM_baseline_boost_tss_get", "boost::thread_specific_ptr<int>"
     if case.startswith("BM_localbag_get_default/"):
         return "BM_localbag_get_string/8", "localbag hit in dict of 8"
-    if case in ("BM_localbag_set_existing", "BM_localbag_set_del_new",
-                "BM_localbag_hasattr_miss", "BM_localbag_call_method"):
+    if case == "BM_localbag_set_del_new":
+        return "BM_baseline_tls_map_set_del", "hand-rolled map insert + erase"
+    if case == "BM_localbag_call_method":
+        return "BM_baseline_tls_map_call", "hand-rolled map of std::function"
+    if case in ("BM_localbag_set_existing", "BM_localbag_hasattr_miss"):
         return "BM_baseline_tls_map_get", "hand-rolled map GET (scale only)"
     if case.startswith("BM_baseline_") and case not in ("BM_baseline_tls_map_get",
-                                                         "BM_baseline_thread_local_int"):
+                                                         "BM_baseline_thread_local_int",
+                                                         "BM_baseline_tls_map_set_del",
+                                                         "BM_baseline_tls_map_call"):
         return "BM_baseline_tls_map_get", "hand-rolled TLS map"
     return None
 
@@ -94,8 +99,8 @@ def _spread(values):
     return max(values) / min(values)
 
 
-def scaling_target(m, case, label):
-    """The target "2 threads' items_per_second / 1 thread's >= 1.8" of `case` (a family run with
+def scaling_target(m, case, label, limit):
+    """The target "2 threads' items_per_second / 1 thread's >= limit" of `case` (a family run with
     ->Threads(1)->Threads(2)->UseRealTime()), as a row of targets()."""
     # Google Benchmark sums the threads' CPU time and averages their real time, so
     # cpu_time / real_time is how many cores the two threads really had. Scaling cannot exceed
@@ -114,9 +119,9 @@ def scaling_target(m, case, label):
         cores = [_get(m, c, "cpu_time") / _get(m, c, "real_time") for c in (one, two)]
         detail = (f"cores had: 1 thread {cores[0]:.2f}, 2 threads {cores[1]:.2f}; "
                   f"per-core throughput ratio {scaling * cores[0] / cores[1]:.2f}")
-        if scaling < 1.8 and cores[1] < 1.9:
+        if scaling < limit and cores[1] < 1.9:
             detail += " -> UNRELIABLE, machine busy: re-run on an idle machine"
-    return (f"{label} throughput, 2 threads / 1 thread", scaling, 1.8, "ge", detail)
+    return (f"{label} throughput, 2 threads / 1 thread", scaling, limit, "ge", detail)
 
 
 def targets(m):
@@ -127,15 +132,23 @@ def targets(m):
         x, y = _get(m, a, field), _get(m, b, field)
         return x / y if x is not None and y else None
 
-    out.append(("get_string/8 / tls_map_get",
-                ratio("BM_localbag_get_string/8", "BM_baseline_tls_map_get"), 0.8, "le", ""))
+    for size, vs_tls, vs_absl in ((8, 0.5, 0.8), (64, 0.8, 1.0)):
+        case = f"BM_localbag_get_string/{size}"
+        out.append((f"get_string/{size} / tls_map_get",
+                    ratio(case, "BM_baseline_tls_map_get"), vs_tls, "le", ""))
+        out.append((f"get_string/{size} / absl_map_get",
+                    ratio(case, "BM_baseline_absl_map_get"), vs_absl, "le", ""))
     out.append(("get_key / boost_tss_get",
-                ratio("BM_localbag_get_key", "BM_baseline_boost_tss_get"), 0.5, "le", ""))
+                ratio("BM_localbag_get_key", "BM_baseline_boost_tss_get"), 0.25, "le", ""))
+    out.append(("set_del_new / tls_map_set_del",
+                ratio("BM_localbag_set_del_new", "BM_baseline_tls_map_set_del"), 1.0, "le", ""))
+    out.append(("call_method / tls_map_call",
+                ratio("BM_localbag_call_method", "BM_baseline_tls_map_call"), 1.5, "le", ""))
     out.append(("get_default/1 / get_string/8",
-                ratio("BM_localbag_get_default/1", "BM_localbag_get_string/8"), 1.5, "le", ""))
-    out.append(scaling_target(m, "BM_localbag_get_string/8", "get_string/8"))
+                ratio("BM_localbag_get_default/1", "BM_localbag_get_string/8"), 1.2, "le", ""))
+    out.append(scaling_target(m, "BM_localbag_get_string/8", "get_string/8", 1.9))
     out.append(scaling_target(m, "BM_localbag_get_key_mixed_layouts",
-                              "get_key, one Key, mixed layouts"))
+                              "get_key, one Key, mixed layouts", 1.8))
     # Thread exit has a fixed part per thread (the thread's own teardown, /1) and a part per
     # object it touched. The per-item cost is the marginal one, (T(N) - T(1)) / (N - 1): the
     # total over N also divides the fixed part by N, which flatters no size and penalises N=10.
@@ -154,7 +167,7 @@ def targets(m):
         out.append((f"create+destroy (touching:{touching}) ns/object, max/min over live=10..10000",
                     _spread(ns), 2.0, "le", " ".join("-" if v is None else f"{v:.0f}" for v in ns)))
     out.append(("bytes per touched (object, thread) pair",
-                _get(m, "BM_localbag_memory", "bytes_per_pair"), 128.0, "le", ""))
+                _get(m, "BM_localbag_memory", "bytes_per_pair"), 96.0, "le", ""))
     # A fresh thread's record table after 1,000,000 objects came and went: touching one new
     # object, or one surviving object whose id is near 1,000,000.
     for counter in ("table_bytes_after_burst", "table_bytes_high_id"):
