@@ -42,10 +42,10 @@ std::mutex& class_mutex() {
   return *mutex;
 }
 
-std::shared_ptr<const ClassView> merge_view(const ClassView* base_view, const Dict& own) {
-  auto view = std::make_shared<ClassView>();
-  if (base_view != nullptr) view->attrs = base_view->attrs;
-  view->attrs.update(own);
+ViewPtr merge_view(const ClassView* base_view, const Dict& own) {
+  boost::intrusive_ptr<ClassView> view(new ClassView());
+  if (base_view != nullptr) view->attrs() = base_view->attrs();
+  view->attrs().update(own);
   return view;
 }
 
@@ -56,12 +56,12 @@ void ClassState::collect_family(const ClassLock& held, std::vector<ClassState*>&
   }
 }
 
-// Every new view is built before any is published (strong guarantee), then each is published and
-// its generation bumped so threads take it on their next read.
+// Every new view is built before any is published (strong guarantee), then each is published, so
+// threads take it on their next read.
 void ClassState::publish_own(const ClassLock& held, Dict own_in, Displaced& displaced) {
   std::vector<ClassState*> family;
   collect_family(held, family);
-  std::vector<std::shared_ptr<const ClassView>> views(family.size());
+  std::vector<ViewPtr> views(family.size());
   displaced.views.reserve(family.size());
   for (std::size_t i = 0; i < family.size(); ++i) {
     ClassState* c = family[i];
@@ -81,8 +81,7 @@ void ClassState::publish_own(const ClassLock& held, Dict own_in, Displaced& disp
   for (std::size_t i = 0; i < family.size(); ++i) {
     assert(displaced.views.size() < displaced.views.capacity());
     displaced.views.push_back(std::move(family[i]->view));  // reserved above: cannot throw
-    family[i]->view = std::move(views[i]);
-    family[i]->generation.fetch_add(1, std::memory_order_release);
+    family[i]->publish_view(held, std::move(views[i]));
   }
 }
 
@@ -110,7 +109,7 @@ ClassRef ClassAccess::make(ClassSpec spec, ClassRef base,
   ClassRef cls(new Class(std::move(fresh)));
   ClassState& s = state(*cls);
   const ClassLock held;
-  s.view = merge_view(base_state.view.get(), s.own);
+  s.publish_view(held, merge_view(base_state.view.get(), s.own));
   std::vector<std::weak_ptr<Class>>& siblings = base_state.children;
   std::erase_if(siblings, [](const std::weak_ptr<Class>& w) { return w.expired(); });
   siblings.reserve(siblings.size() + 1);
@@ -120,28 +119,32 @@ ClassRef ClassAccess::make(ClassSpec spec, ClassRef base,
   return cls;
 }
 
-const ClassView& current_view(ViewRef& ref, ViewHold& hold, ClassState& state) {
-  const std::uint64_t generation = state.generation.load(std::memory_order_acquire);
-  if (ref.generation != generation || hold.view == nullptr) {
-    std::shared_ptr<const ClassView> fresh;
-    std::uint64_t fresh_generation;
+__thread ViewPins tls_view_pins;
+
+const Dict& current_view(ViewRef& ref, ClassState& state) {
+  if (ref.attrs != state.current.load(std::memory_order_acquire)) {
+    ViewPtr fresh;
     {
       const ClassLock held;
       fresh = state.view;
-      fresh_generation = state.generation.load(std::memory_order_relaxed);
     }
-    if (hold.pins > 0 && hold.view != nullptr) {
-      // A method found in the old view may still be running on this thread: keep it.
-      if (!hold.retired) {
-        hold.retired = std::make_unique<std::vector<std::shared_ptr<const ClassView>>>();
-      }
-      hold.retired->push_back(std::move(hold.view));
+    const bool keep = tls_view_pins.count > 0 && ref.attrs != nullptr;
+    if (keep) {
+      // A method found in the old view may still be running on this thread: keep it. Room is
+      // made first, so that nothing below can throw.
+      if (tls_view_pins.retired == nullptr) tls_view_pins.retired = new std::vector<ViewPtr>();
+      tls_view_pins.retired->reserve(tls_view_pins.retired->size() + 1);
     }
-    hold.view = std::move(fresh);
-    ref.attrs = &hold.view->attrs;
-    ref.generation = fresh_generation;
+    // The record's reference moves from the old view to the new one.
+    ViewPtr old(ref.attrs != nullptr ? &ClassView::of(*ref.attrs) : nullptr, false);
+    ref.attrs = &fresh.detach()->attrs();
+    if (keep) tls_view_pins.retired->push_back(std::move(old));
   }
-  return *hold.view;
+  return *ref.attrs;
+}
+
+void release_view(ViewRef& ref) noexcept {
+  if (ref.attrs != nullptr) intrusive_ptr_release(&ClassView::of(*std::exchange(ref.attrs, nullptr)));
 }
 
 }  // namespace detail
@@ -186,7 +189,10 @@ const ClassRef& Class::local() {
   static const ClassRef* const root = [] {
     auto state = std::make_unique<detail::ClassState>();
     state->name = "local";
-    state->view = std::make_shared<detail::ClassView>();
+    {
+      const detail::ClassLock held;
+      state->publish_view(held, detail::ViewPtr(new detail::ClassView()));
+    }
     return new ClassRef(new Class(std::move(state)));
   }();
   return *root;
@@ -206,13 +212,13 @@ bool Class::is_subclass_of(const Class& other) const noexcept {
 
 Value Class::getattr(Name name) const {
   const detail::ClassLock held;
-  if (const Value* v = state_->view->attrs.find(name)) return *v;
+  if (const Value* v = state_->view->attrs().find(name)) return *v;
   detail::throw_no_class_attribute(state_->name, name.text());
 }
 
 bool Class::hasattr(Name name) const {
   const detail::ClassLock held;
-  return state_->view->attrs.contains(name);
+  return state_->view->attrs().contains(name);
 }
 
 // The root class is shared by every registry and object, so, like CPython's built-in

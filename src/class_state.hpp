@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+
 #include "localbag/class.hpp"
 #include "localbag/detail/function_ref.hpp"
 #include "localbag/dict.hpp"
@@ -19,10 +21,27 @@
 namespace localbag::detail {
 
 // Immutable once published: a class's attributes merged along its base chain (a subclass's own
-// attributes win). Readers hold it by shared_ptr, so a writer never frees one being read.
-struct ClassView {
-  Dict attrs;
+// attributes win), as its Dict base. Reference-counted in the object itself, so that a record
+// holds its view with one pointer (ViewRef: 8 bytes, not a shared_ptr's 16): readers hold a
+// reference, so a writer never frees one being read.
+struct ClassView : Dict {
+  mutable std::atomic<std::uint32_t> refs{0};
+
+  const Dict& attrs() const noexcept { return *this; }
+  Dict& attrs() noexcept { return *this; }
+  // The view whose attributes `attrs` are (every ViewRef points at one).
+  static const ClassView& of(const Dict& attrs) noexcept {
+    return static_cast<const ClassView&>(attrs);
+  }
 };
+
+inline void intrusive_ptr_add_ref(const ClassView* view) noexcept {
+  view->refs.fetch_add(1, std::memory_order_relaxed);
+}
+inline void intrusive_ptr_release(const ClassView* view) noexcept {
+  if (view->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete view;
+}
+using ViewPtr = boost::intrusive_ptr<const ClassView>;
 
 // Guards every class's `own`, `view` and `children`. Class mutation is rare; one mutex keeps a
 // change to a base and the rebuild of all its subclasses' views atomic. Never held while user
@@ -38,12 +57,17 @@ struct ClassState {
 
   // Guarded by class_mutex().
   Dict own;
-  std::shared_ptr<const ClassView> view;
+  ViewPtr view;
   std::vector<std::weak_ptr<Class>> children;
 
-  // Bumped (release) after every change of `view`; a thread compares it with the generation of
-  // the view it holds (acquire) and takes the new view under the mutex when they differ.
-  std::atomic<std::uint64_t> generation{1};
+  // &view->attrs(), stored (release) after every change of `view`; a thread compares it with the
+  // view it holds (acquire) and takes the new view under the mutex when they differ.
+  std::atomic<const Dict*> current{nullptr};
+  // Makes `view_in` the class's view and publishes it.
+  void publish_view(const ClassLock&, ViewPtr view_in) noexcept {
+    view = std::move(view_in);
+    current.store(&view->attrs(), std::memory_order_release);
+  }
 
   // Index of `name` in `slots`, or -1.
   int slot_index(std::string_view name) const noexcept {
@@ -58,7 +82,7 @@ struct ClassState {
   // destroying values runs user destructors, which may use classes and objects.
   struct Displaced {
     Dict own;
-    std::vector<std::shared_ptr<const ClassView>> views;
+    std::vector<ViewPtr> views;
   };
   // Replaces the own attributes and republishes the views of this class and its subclasses,
   // moving the old ones to `displaced`. Strong guarantee.
@@ -68,7 +92,7 @@ struct ClassState {
 };
 
 // The view of a class whose own attributes are `own` and whose base's view is `base_view`.
-std::shared_ptr<const ClassView> merge_view(const ClassView* base_view, const Dict& own);
+ViewPtr merge_view(const ClassView* base_view, const Dict& own);
 
 // The class code's way into `Class` and `ClassSpec`, which have no other friends.
 struct ClassAccess {

@@ -21,6 +21,9 @@ namespace {
 constexpr std::uint32_t kEmpty = 0;
 constexpr std::uint32_t kTombstone = 0xffffffffu;
 
+// Frees an index made by build_index (its block starts two header words before bucket 0).
+void free_index(std::uint32_t* index) noexcept { delete[] (index != nullptr ? index - 2 : nullptr); }
+
 std::size_t index_capacity_for(std::size_t entries) {
   return std::bit_ceil(std::max<std::size_t>(16, entries * 2));
 }
@@ -33,27 +36,23 @@ Dict::Dict(std::initializer_list<std::pair<std::string_view, Value>> items) {
 
 Dict::Dict(const Dict& other) {
   Entries copy;
-  copy.reserve(other.live_);
+  copy.reserve(other.size());
   for (const auto [key, value] : other) {
     copy.push_back(Entry{detail::name_tag(key.data(), key.size()), key, kUnhashed, value});
   }
   if (copy.size() > kLinearMax) {
     Dict built;
     built.entries_ = std::move(copy);
-    built.live_ = static_cast<std::uint32_t>(built.entries_.size());
     built.build_index(built.entries_.size());
     *this = std::move(built);
   } else {
     entries_ = std::move(copy);
-    live_ = static_cast<std::uint32_t>(entries_.size());
   }
 }
 
 Dict::Dict(Dict&& other) noexcept
     : entries_(std::move(other.entries_)),
-      index_(std::exchange(other.index_, nullptr)),
-      index_mask_(std::exchange(other.index_mask_, 0)),
-      live_(std::exchange(other.live_, 0)) {
+      index_(std::exchange(other.index_, nullptr)) {
   other.entries_.clear();
 }
 
@@ -71,17 +70,16 @@ Dict& Dict::operator=(Dict&& other) noexcept {
     entries_ = std::move(other.entries_);
     other.entries_.clear();
     index_ = std::exchange(other.index_, nullptr);
-    index_mask_ = std::exchange(other.index_mask_, 0);
-    live_ = std::exchange(other.live_, 0);
   }
   return *this;
 }
 
-Dict::~Dict() { delete[] index_; }
+Dict::~Dict() { free_index(index_); }
 
 std::uint32_t* Dict::probe(std::uint64_t hash, Name key) noexcept {
   std::uint32_t* tombstone = nullptr;
-  for (std::size_t i = hash & index_mask_;; i = (i + 1) & index_mask_) {
+  const std::uint32_t mask = index_mask();
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     std::uint32_t& bucket = index_[i];
     if (bucket == kEmpty) return tombstone != nullptr ? tombstone : &bucket;
     if (bucket == kTombstone) {
@@ -95,7 +93,8 @@ std::uint32_t* Dict::probe(std::uint64_t hash, Name key) noexcept {
 
 Value* Dict::find_indexed(Name key) noexcept {
   const std::uint64_t hash = key.hash();
-  for (std::size_t i = hash & index_mask_;; i = (i + 1) & index_mask_) {
+  const std::uint32_t mask = index_mask();
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const std::uint32_t bucket = index_[i];
     if (bucket == kEmpty) return nullptr;
     if (bucket == kTombstone) continue;
@@ -108,19 +107,24 @@ Value* Dict::find_indexed(Name key) noexcept {
 // failure leaves the dict as it was.
 void Dict::build_index(std::size_t entries) {
   const std::size_t capacity = index_capacity_for(entries);
-  auto fresh = std::make_unique<std::uint32_t[]>(capacity);  // zeroed: all kEmpty
+  // Zeroed: all kEmpty. The two header words precede bucket 0 (see index_).
+  auto block = std::make_unique<std::uint32_t[]>(capacity + 2);
+  std::uint32_t* fresh = block.get() + 2;
   const std::size_t mask = capacity - 1;
+  std::uint32_t live = 0;
   for (std::size_t pos = 0; pos < entries_.size(); ++pos) {
     Entry& e = entries_[pos];
     if (e.hash == kDead) continue;
+    ++live;
     if (e.hash == kUnhashed) e.hash = detail::hash_name(e.key);
     std::size_t i = e.hash & mask;
     while (fresh[i] != kEmpty) i = (i + 1) & mask;
     fresh[i] = static_cast<std::uint32_t>(pos + 1);
   }
-  delete[] index_;
-  index_ = fresh.release();
-  index_mask_ = static_cast<std::uint32_t>(mask);
+  fresh[-2] = static_cast<std::uint32_t>(mask);
+  fresh[-1] = live;
+  free_index(index_);
+  index_ = block.release() + 2;
 }
 
 Value& Dict::insert_new(Name key, Value value) {
@@ -131,7 +135,7 @@ Value& Dict::insert_new(Name key, Value value) {
   const bool indexed = index_ != nullptr || needed > kLinearMax;
   Entry entry{key.tag(), std::string(key.text()),
               indexed ? key.hash() : (key.known_hash() != 0 ? key.known_hash() : kUnhashed), {}};
-  if (indexed && (index_ == nullptr || needed * 2 > index_mask_ + 1u)) build_index(needed);
+  if (indexed && (index_ == nullptr || needed * 2 > index_mask() + 1u)) build_index(needed);
   if (entries_.size() == entries_.capacity()) {
     // Start with one entry (most per-thread dicts hold a few attributes; every touched
     // (object, thread) pair pays for its first buffer), then double.
@@ -140,7 +144,7 @@ Value& Dict::insert_new(Name key, Value value) {
   entry.value = std::move(value);
   assert(entries_.size() < entries_.capacity());
   entries_.push_back(std::move(entry));  // capacity reserved above: cannot throw
-  ++live_;
+  if (index_ != nullptr) ++index_live();
   const std::size_t pos = entries_.size() - 1;
   if (index_ != nullptr) {
     Entry& e = entries_[pos];
@@ -157,7 +161,6 @@ bool Dict::erase(Name key) noexcept {
                            [v](const Entry& e) { return &e.value == v; });
     Value dying = std::move(*v);  // destroyed after the dict is consistent again
     entries_.erase(at);
-    --live_;
     return true;
   }
   std::uint32_t* bucket = probe(key.hash(), key);
@@ -167,8 +170,8 @@ bool Dict::erase(Name key) noexcept {
   e.hash = kDead;
   Value dying = std::move(e.value);  // destroyed after the dict is consistent again
   std::string().swap(e.key);
-  --live_;
-  if (entries_.size() - live_ > live_) compact();
+  const std::uint32_t live = --index_live();
+  if (entries_.size() - live > live) compact();
   return true;
 }
 
@@ -182,16 +185,15 @@ void Dict::compact() noexcept {
   // Back to a linear scan only well below the threshold, so that a dict that hovers around
   // kLinearMax entries does not build and drop its index on every insert and erase.
   if (entries_.size() <= kLinearMax / 2) {
-    delete[] index_;
-    index_ = nullptr;
-    index_mask_ = 0;
+    free_index(std::exchange(index_, nullptr));
     return;
   }
   try {
     build_index(entries_.size());
   } catch (...) {
     // Positions moved, so the old index is wrong: fall back to a minimal rebuild in place.
-    std::fill(index_, index_ + index_mask_ + 1u, kEmpty);
+    std::fill(index_, index_ + index_mask() + 1u, kEmpty);
+    index_live() = static_cast<std::uint32_t>(entries_.size());
     for (std::size_t pos = 0; pos < entries_.size(); ++pos) {
       *probe(entries_[pos].hash, Name(entries_[pos].key)) = static_cast<std::uint32_t>(pos + 1);
     }
@@ -244,7 +246,7 @@ void Dict::update(Dict&& other_in) {
         }
       }
       const std::size_t total = entries_.size() + new_keys;
-      if (total > kLinearMax && (index_ == nullptr || total * 2 > index_mask_ + 1u)) {
+      if (total > kLinearMax && (index_ == nullptr || total * 2 > index_mask() + 1u)) {
         build_index(total);  // an index for the same entries: nothing visible changes
       }
       entries_.reserve(total);
@@ -263,7 +265,7 @@ void Dict::update(Dict&& other_in) {
     e.value = std::move(value);
     assert(entries_.size() < entries_.capacity());
     entries_.push_back(std::move(e));  // reserved above: cannot throw
-    ++live_;
+    if (index_ != nullptr) ++index_live();
     if (index_ != nullptr) {
       *probe(entries_.back().hash, Name(entries_.back().key)) =
           static_cast<std::uint32_t>(entries_.size());
@@ -275,22 +277,19 @@ void Dict::update(Dict&& other_in) {
 void Dict::clear() noexcept {
   Entries dying = std::move(entries_);  // values are destroyed after the dict is empty
   entries_.clear();
-  delete[] index_;
-  index_ = nullptr;
-  index_mask_ = 0;
-  live_ = 0;
+  free_index(std::exchange(index_, nullptr));
 }
 
 std::vector<std::string> Dict::keys() const {
   std::vector<std::string> out;
-  out.reserve(live_);
+  out.reserve(size());
   for (const auto [key, value] : *this) out.push_back(key);
   return out;
 }
 
 List Dict::items() const {
   List out;
-  out.reserve(live_);
+  out.reserve(size());
   for (const auto [key, value] : *this) {
     out.emplace_back(Tuple{{Value(key), value}});
   }

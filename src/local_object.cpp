@@ -126,9 +126,8 @@ bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visi
     visit(*v);
     return true;
   }
-  const detail::ClassView& view =
-      detail::current_view(record.view, record.view_hold, *object.class_state);
-  if (const Value* v = view.attrs.find(name)) {
+  const Dict& view = detail::current_view(record.view, *object.class_state);
+  if (const Value* v = view.find(name)) {
     visit(*v);
     return true;
   }
@@ -200,7 +199,7 @@ Value LocalObject::call(Name name, Args args) {
   LocalObject self(*this);
   detail::ObjectState& object = state_of(self.head_);
   detail::Record& record = detail::ensure_record(self.head_, self).record;
-  const detail::ViewPin pin(record.view_hold);
+  const detail::ViewPin pin;
   // A method found in the class view stays alive while pinned. A callable found in this
   // thread's dict or a slot is copied first: the call may replace or delete the attribute.
   const Value* found = nullptr;
@@ -211,9 +210,7 @@ Value LocalObject::call(Name name, Args args) {
     held = self.getattr(name);
     found = &held;
   } else {
-    const detail::ClassView& view =
-        detail::current_view(record.view, record.view_hold, *object.class_state);
-    found = view.attrs.find(name);
+    found = detail::current_view(record.view, *object.class_state).find(name);
     if (found == nullptr) self.throw_missing(name);
   }
   const Function* fn = found->try_get<Function>();

@@ -44,6 +44,10 @@ struct Runtime {
   std::uint64_t live_records = 0;
   std::uint64_t table_bytes = 0;
   ThreadList threads;  // every ThreadState not yet destroyed
+  // A record names its thread by index (4 bytes, not a pointer): the thread of index i, or
+  // nullptr; indexes of retired threads are reused, last freed first.
+  std::vector<ThreadState*> thread_by_index;
+  std::vector<std::uint32_t> free_thread_indexes;  // capacity >= thread_by_index.size()
 
   // The handoff between batches (RuntimeLock, let_waiters_in): how many threads are blocked
   // taking the mutex, and how many times one of them has got it.
@@ -108,13 +112,29 @@ ThreadState& this_thread_state() {
   if (tls_thread != nullptr) return *tls_thread;
   auto state = std::make_unique<ThreadState>();
   if (pthread_setspecific(exit_key(), state.get()) != 0) throw std::bad_alloc();
-  if (!tls_guard_done && getpid() == gettid()) {
-    [[maybe_unused]] ThreadGuard* g = &guard;  // odr-use: constructs it, registers its destructor
-  }
-  {
+  try {
+    if (!tls_guard_done && getpid() == gettid()) {
+      [[maybe_unused]] ThreadGuard* g = &guard;  // odr-use: constructs it, registers its destructor
+    }
+    Runtime& rt = runtime();
     const RuntimeLock held;
-    runtime().threads.push_back(*state);
-    ++runtime().live_threads;
+    if (!rt.free_thread_indexes.empty()) {
+      state->index = rt.free_thread_indexes.back();
+      rt.free_thread_indexes.pop_back();
+      rt.thread_by_index[state->index] = state.get();
+    } else {
+      // Room for every index to be returned later, so that returning one never allocates.
+      if (rt.free_thread_indexes.capacity() <= rt.thread_by_index.size()) {
+        rt.free_thread_indexes.reserve(std::max<std::size_t>(16, rt.thread_by_index.size() * 2));
+      }
+      state->index = static_cast<std::uint32_t>(rt.thread_by_index.size());
+      rt.thread_by_index.push_back(state.get());
+    }
+    rt.threads.push_back(*state);
+    ++rt.live_threads;
+  } catch (...) {
+    pthread_setspecific(exit_key(), nullptr);  // the state is freed: the key must not keep it
+    throw;
   }
   tls_thread = state.release();
   return *tls_thread;
@@ -299,8 +319,9 @@ void free_tables(const RuntimeLock&, ThreadState& thread, RetiredTables& retired
 void unlink(const RuntimeLock&, Record& record) noexcept {
   record.by_object.unlink();
   record.by_thread.unlink();
-  --record.thread->record_count;
-  std::atomic<RecordHead*>* entry = entry_of(*record.thread, record.object_id);
+  ThreadState& thread = *runtime().thread_by_index[record.thread_index];
+  --thread.record_count;
+  std::atomic<RecordHead*>* entry = entry_of(thread, record.object_id);
   assert(entry != nullptr);
   entry->store(nullptr, std::memory_order_relaxed);
   --runtime().live_records;
@@ -386,6 +407,10 @@ void retire_thread(ThreadState* thread) noexcept {
       if (thread->records.empty()) {
         // Nothing links to this thread any more: no other thread will read its table.
         free_tables(held, *thread, retired);
+        Runtime& rt = runtime();
+        rt.thread_by_index[thread->index] = nullptr;
+        assert(rt.free_thread_indexes.size() < rt.free_thread_indexes.capacity());
+        rt.free_thread_indexes.push_back(thread->index);  // reserved: cannot throw
         runtime().threads.erase(ThreadList::s_iterator_to(*thread));
         --runtime().live_threads;
         break;
@@ -532,7 +557,7 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
       class_state(&ClassAccess::state(*cls)),
       args(std::move(args_in)),
       kwargs(std::move(kwargs_in)) {
-  class_generation = &class_state->generation;
+  class_view = &class_state->current;
   if (!class_state->slots.empty()) {
     shared = std::make_unique<SharedSlots>(class_state->slots.size());
     dict_first = false;
@@ -580,7 +605,7 @@ ObjectState::~ObjectState() {
 Record& attach(ObjectState& object) {
   ThreadState& thread = this_thread_state();
   auto record = std::make_unique<Record>();
-  record->thread = &thread;
+  record->thread_index = thread.index;
   record->object_id = object.id;
   TableSpares spares;
   for (;;) {

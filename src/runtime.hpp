@@ -34,15 +34,17 @@ using AutoUnlinkHook =
 struct ThreadState;
 
 struct Record : RecordHead {
-  ThreadState* thread = nullptr;
-  // Laid out like a base, so that object_id fits in its tail padding (see the size check below).
-  [[no_unique_address]] ViewHold view_hold;
+  Record() = default;
+  Record(const Record&) = delete;
+  Record& operator=(const Record&) = delete;
+  ~Record() { release_view(view); }
+  std::uint32_t thread_index = 0;  // its ThreadState: Runtime::thread_by_index, under the mutex
   std::uint32_t object_id = 0;
   AutoUnlinkHook by_object;  // in ObjectState::records
   AutoUnlinkHook by_thread;  // in ThreadState::records
 };
 // A touched (object, thread) pair costs sizeof(Record) before its entries: docs/performance.md.
-static_assert(sizeof(Record) <= 120, "a record grew: check the bytes-per-pair figure");
+static_assert(sizeof(Record) <= 72, "a record grew: check the bytes-per-pair figure");
 
 template <AutoUnlinkHook Record::*Hook>
 using RecordList =
@@ -90,6 +92,7 @@ struct ThreadState {
   std::uint32_t sparse_capacity = 0;          // 0 or a power of two; guarded
   std::uint32_t sparse_used = 0;              // entries with an id, live or cleared; guarded
   boost::intrusive::list_member_hook<> in_runtime;  // in the runtime's list of threads
+  std::uint32_t index = 0;  // what its records hold to name it; set under the runtime mutex
 };
 
 // Slot values shared by all threads (`__slots__`), guarded by their own mutex. fork() takes

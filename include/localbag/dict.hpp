@@ -129,9 +129,9 @@ class Dict {
   ~Dict();
 
   /// Number of keys (`len(d)`).
-  std::size_t size() const noexcept { return live_; }
+  std::size_t size() const noexcept { return index_ == nullptr ? entries_.size() : index_[-1]; }
   /// `not d`: whether there are no keys.
-  bool empty() const noexcept { return live_ == 0; }
+  bool empty() const noexcept { return size() == 0; }
 
   /// `key in d`.
   bool contains(Name key) const noexcept { return find(key) != nullptr; }
@@ -300,9 +300,13 @@ class Dict {
   std::uint32_t* probe(std::uint64_t hash, Name key) noexcept;
 
   Entries entries_;                 // insertion order; erased ones are kDead when indexed
-  std::uint32_t* index_ = nullptr;  // open addressing: 0 empty, kTombstone, else entry + 1
-  std::uint32_t index_mask_ = 0;    // index capacity - 1
-  std::uint32_t live_ = 0;          // live entries
+  // The hashed index, or nullptr (small mode: every entry is live, and the scan compares tags).
+  // Open addressing: 0 empty, kTombstone, else entry + 1. Two words precede bucket 0: the
+  // capacity - 1 (index_[-2]) and the number of live entries (index_[-1]), kept there rather
+  // than in the dict so that a small dict, the common case, is 24 bytes.
+  std::uint32_t* index_ = nullptr;
+  std::uint32_t index_mask() const noexcept { return index_[-2]; }
+  std::uint32_t& index_live() noexcept { return index_[-1]; }
 };
 
 namespace detail {

@@ -196,7 +196,7 @@ class LocalObject {
     detail::RecordHead* record = detail::this_thread_record_head(*head_);
     if (record == nullptr) return {};
     if (const Value* v = record->dict.find(name)) return {v, true};
-    if (record->view.generation != head_->class_generation->load(std::memory_order_acquire)) {
+    if (record->view.attrs != head_->class_view->load(std::memory_order_acquire)) {
       return {};
     }
     return {record->view.attrs->find(name), true};

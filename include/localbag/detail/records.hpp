@@ -48,7 +48,8 @@ RecordHead* sparse_record_head(std::uint32_t id) noexcept;
 struct ObjectHead {
   std::uint32_t id = 0;
   bool dict_first = true;  // false when the class has slots: they are checked before the dict
-  const std::atomic<std::uint64_t>* class_generation = nullptr;  // bumped on every class change
+  // The attributes of the class's current view: replaced (release) on every class change.
+  const std::atomic<const Dict*>* class_view = nullptr;
 };
 
 // This thread's record for the object, or nullptr before the thread's first access (init).

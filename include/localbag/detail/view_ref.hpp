@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // What a record reads of its class's view (the class attributes merged along the base chain):
-// the view's attributes, and the class generation the view was taken at. The fast path compares
-// that generation with the class's; src/class_view.hpp keeps the view alive and takes new ones.
+// the view's attributes. The fast path compares their address with the one the class publishes
+// for its current view (ObjectHead::class_view); src/class_view.hpp takes new views.
 
 #include <cstdint>
 
@@ -11,8 +11,11 @@
 namespace localbag::detail {
 
 struct ViewRef {
+  // The view's attributes. The record owns one reference to the view (src/class_state.hpp's
+  // ClassView counts its own references), so that the view outlives every class change until
+  // this record takes the next one; as the record keeps it alive, no newer view can have the
+  // same address, which is what the fast path compares.
   const Dict* attrs = nullptr;
-  std::uint64_t generation = 0;  // class generations start at 1: 0 is never current
 };
 
 }  // namespace localbag::detail
