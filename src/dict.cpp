@@ -157,8 +157,11 @@ bool Dict::erase(Name key) noexcept {
   if (index_ == nullptr) {
     Value* v = find(key);
     if (v == nullptr) return false;
-    auto at = std::find_if(entries_.begin(), entries_.end(),
-                           [v](const Entry& e) { return &e.value == v; });
+    // The entry that holds `v`: Value is the last member, so this is arithmetic, not a scan.
+    const auto at = entries_.begin() + (reinterpret_cast<const char*>(v) -
+                                        reinterpret_cast<const char*>(entries_.data())) /
+                                           static_cast<std::ptrdiff_t>(sizeof(Entry));
+    assert(&at->value == v);
     Value dying = std::move(*v);  // destroyed after the dict is consistent again
     entries_.erase(at);
     return true;

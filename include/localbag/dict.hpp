@@ -223,6 +223,11 @@ class Dict {
             *p = std::forward<T>(value);
             return;
           }
+        } else {
+          // Absent, and building a number or string runs no user code that could insert it:
+          // insert without scanning again.
+          insert_new(key, Value(std::forward<T>(value)));
+          return;
         }
       }
     }
