@@ -2,7 +2,6 @@
 #include "runtime.hpp"
 
 #include <pthread.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -329,25 +328,22 @@ void unlink(const RuntimeLock&, Record& record) noexcept {
 
 // ---- The runtime mutex ---------------------------------------------------------------------
 
-// Polls `done` for up to 2 ms, yielding the CPU after the first 50 us; returns whether it became
-// true. One batch holds the runtime mutex for far less than that, while a thread that sleeps on
-// the mutex can take a millisecond or more to be woken again (a virtual machine whose other vCPU
-// idles): a waiter that spins is served within a batch, one that sleeps is not.
+// Polls `done` for up to 2 ms; returns whether it became true. One batch holds the runtime
+// mutex for far less than that (tens of microseconds), while a thread that sleeps on the mutex
+// can take a millisecond or more to be woken again (a virtual machine whose other vCPU idles): a
+// waiter that spins is served within a batch, one that sleeps is not. It does not yield: the
+// holder runs on another CPU, and a yield would only hand this one to an unrelated thread.
 template <class Done>
 bool spin_until(Done done) noexcept {
-  using std::chrono::microseconds;
   const auto start = std::chrono::steady_clock::now();
   for (unsigned i = 1;; ++i) {
     if (done()) return true;
-    if (i % 32 != 0) {
 #if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
+    __builtin_ia32_pause();
 #endif
-      continue;
+    if (i % 64 == 0 && std::chrono::steady_clock::now() - start > std::chrono::milliseconds(2)) {
+      return false;
     }
-    const auto spent = std::chrono::steady_clock::now() - start;
-    if (spent > microseconds(2000)) return false;
-    if (spent > microseconds(50)) sched_yield();
   }
 }
 
