@@ -128,12 +128,13 @@ const Dict& current_view(ViewRef& ref, ClassState& state) {
       const ClassLock held;
       fresh = state.view;
     }
-    const bool keep = tls_view_pins.count > 0 && ref.attrs != nullptr;
+    const bool keep = ref.attrs != nullptr && tls_view_pins.is_pinned(ref.attrs);
     if (keep) {
-      // A method found in the old view may still be running on this thread: keep it. Room is
-      // made first, so that nothing below can throw.
+      // A method found in the old view is running on this thread: keep it. Room is made first,
+      // so that nothing below can throw.
       if (tls_view_pins.retired == nullptr) tls_view_pins.retired = new std::vector<ViewPtr>();
-      tls_view_pins.retired->reserve(tls_view_pins.retired->size() + 1);
+      std::vector<ViewPtr>& retired = *tls_view_pins.retired;
+      if (retired.size() == retired.capacity()) retired.reserve(std::max<std::size_t>(4, 2 * retired.size()));
     }
     // The record's reference moves from the old view to the new one.
     ViewPtr old(ref.attrs != nullptr ? &ClassView::of(*ref.attrs) : nullptr, false);

@@ -23,17 +23,37 @@ const Dict& current_view(ViewRef& ref, ClassState& state);
 // Drops the record's reference to its view (in the record's destructor).
 void release_view(ViewRef& ref) noexcept;
 
-// Views replaced on this thread while a method call was running; plain data, so `__thread`.
+// The views the method calls running on this thread were found in, and the ones of those that
+// a record replaced meanwhile, kept until the outermost call returns. Plain data, so `__thread`.
+// Only the innermost kSlots calls' views are recorded; deeper than that, every view a record
+// replaces is kept (as if pinned) until the outermost call returns.
 struct ViewPins {
-  std::uint32_t count;  // method calls in progress on this thread
-  std::vector<ViewPtr>* retired;
+  static constexpr std::uint32_t kSlots = 8;
+  std::uint32_t count;            // method calls in progress on this thread
+  const Dict* pinned[kSlots];     // pinned[i]: the view call i's method was found in, or nullptr
+  std::vector<ViewPtr>* retired;  // replaced pinned views
+
+  bool is_pinned(const Dict* view) const noexcept {
+    if (count > kSlots) return true;
+    for (std::uint32_t i = 0; i < count; ++i) {
+      if (pinned[i] == view) return true;
+    }
+    return false;
+  }
 };
 extern __thread ViewPins tls_view_pins;
 
-// Keeps the views replaced on this thread alive while a method runs.
+// Keeps the view a method was found in alive while the method runs, should its record replace
+// it (the class changed).
 class ViewPin {
  public:
-  ViewPin() noexcept { ++tls_view_pins.count; }
+  // `view`: the class view the method about to run was found in, or nullptr (a callable from
+  // the thread's own dict, copied out).
+  explicit ViewPin(const Dict* view) noexcept {
+    ViewPins& pins = tls_view_pins;
+    if (pins.count < ViewPins::kSlots) pins.pinned[pins.count] = view;
+    ++pins.count;
+  }
   ~ViewPin() {
     if (--tls_view_pins.count == 0 && tls_view_pins.retired != nullptr) {
       std::unique_ptr<std::vector<ViewPtr>> retired(

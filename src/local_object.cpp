@@ -199,10 +199,10 @@ Value LocalObject::call(Name name, Args args) {
   LocalObject self(*this);
   detail::ObjectState& object = state_of(self.head_);
   detail::Record& record = detail::ensure_record(self.head_, self).record;
-  const detail::ViewPin pin;
   // A method found in the class view stays alive while pinned. A callable found in this
   // thread's dict or a slot is copied first: the call may replace or delete the attribute.
   const Value* found = nullptr;
+  const Dict* found_in = nullptr;
   Value held;
   const bool own = (object.shared && object.class_state->is_slot(name.text())) ||
                    record.dict.find(name) != nullptr || is_dunder_dict(name);
@@ -210,11 +210,13 @@ Value LocalObject::call(Name name, Args args) {
     held = self.getattr(name);
     found = &held;
   } else {
-    found = detail::current_view(record.view, *object.class_state).find(name);
+    found_in = &detail::current_view(record.view, *object.class_state);
+    found = found_in->find(name);
     if (found == nullptr) self.throw_missing(name);
   }
   const Function* fn = found->try_get<Function>();
   if (fn == nullptr) detail::throw_not_callable(found->type_name());
+  const detail::ViewPin pin(found_in);
   return fn->fn(self, args);
 }
 

@@ -2,7 +2,6 @@
 #include "runtime.hpp"
 
 #include <pthread.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -71,11 +70,10 @@ __thread bool tls_guard_done;  // this thread's thread_local guard has already r
 void thread_exit(ThreadState* thread) noexcept;
 pthread_key_t exit_key();
 
-// Runs the thread-exit cleanup of the main thread at exit(), when its C++ thread_local objects
-// are destroyed: pthread key destructors do not run for the main thread. Other threads are
-// cleaned up by the pthread key alone (below): registering a thread_local destructor during a
-// thread's exit, after its thread_local destructors ran, makes glibc allocate a node that it
-// never runs or frees.
+// Runs the thread-exit cleanup when the thread's C++ thread_local objects are destroyed: for
+// std::thread, boost::thread, raw pthreads, and the main thread at exit(). Registered at the
+// thread's first touch, so the values die before the thread_locals constructed before that
+// touch, in C++'s reverse order of construction.
 struct ThreadGuard {
   ~ThreadGuard() {
     if (ThreadState* thread = tls_thread) {
@@ -87,12 +85,14 @@ struct ThreadGuard {
 };
 thread_local ThreadGuard guard;
 
-// Every thread state is registered with this pthread key, whose destructor runs after all
-// thread_local destructors: it cleans up every thread but the main one, whatever point of the
-// thread's life its first touch came at, its exit included: inside a pthread key destructor (a
-// C library's per-thread cleanup, a boost::thread_specific_ptr on a std::thread) or in a
-// thread_local destructor. glibc runs key destructors again while a destructor sets a key, so a
-// touch from another key's destructor is cleaned up in the next round.
+// Every thread state is also registered with this pthread key, whose destructor runs after all
+// thread_local destructors. It cleans up a thread whose first touch came too late for the
+// guard: inside a pthread key destructor (a C library's per-thread cleanup, a
+// boost::thread_specific_ptr on a std::thread), or after the guard ran. glibc runs key
+// destructors again while a destructor sets a key, so a touch from another key's destructor is
+// cleaned up in the next round. (A first touch inside a pthread key destructor still registers
+// the guard, after glibc ran the thread's thread_local destructors: glibc keeps that 32-byte
+// node and never runs it, docs/reliability.md.)
 void exit_key_destructor(void* state) { thread_exit(static_cast<ThreadState*>(state)); }
 
 pthread_key_t exit_key() {
@@ -112,7 +112,7 @@ ThreadState& this_thread_state() {
   auto state = std::make_unique<ThreadState>();
   if (pthread_setspecific(exit_key(), state.get()) != 0) throw std::bad_alloc();
   try {
-    if (!tls_guard_done && getpid() == gettid()) {
+    if (!tls_guard_done) {
       [[maybe_unused]] ThreadGuard* g = &guard;  // odr-use: constructs it, registers its destructor
     }
     Runtime& rt = runtime();
@@ -440,7 +440,7 @@ void fork_prepare() noexcept {
   for (std::shared_mutex* m : rt.registry_mutexes) m->lock();
   class_mutex().lock();
   for (SharedSlots& s : rt.shared_slots) s.mutex.lock();
-  rt.mutex.lock();
+  lock_runtime_mutex();  // counted, so a batched cleanup lets fork() in between two batches
 }
 
 // Parent and child release what fork_prepare took. A registry mutex is a pthread rwlock, which
@@ -465,10 +465,6 @@ void fork_parent() noexcept { fork_release(false); }
 
 void fork_child() noexcept {
   fork_release(true);
-  if (tls_thread != nullptr && !tls_guard_done) {
-    // The forking thread is the child's main thread, whose exit only the guard sees.
-    [[maybe_unused]] ThreadGuard* g = &guard;
-  }
   runtime().waiting.store(0);  // threads that were waiting do not exist in the child
   std::vector<ThreadState*> vanished;
   {
@@ -491,20 +487,26 @@ Runtime::Runtime() {
 
 std::mutex& runtime_mutex() { return runtime().mutex; }
 
-RuntimeLock::RuntimeLock() {
+// Takes the runtime mutex as a counted waiter when it is taken (see RuntimeLock).
+void lock_runtime_mutex() noexcept {
   Runtime& rt = runtime();
-  // Threads already waiting go first: std::mutex is not fair, and a thread that takes it again
-  // and again (a loop of object deaths) would otherwise keep a waiter out indefinitely.
-  if (rt.waiting.load(std::memory_order_relaxed) != 0) let_waiters_in();
   if (rt.mutex.try_lock()) return;
   // Order matters for let_waiters_in: `waiting` drops before `handoffs` moves, so a cleanup
   // that read `handoffs` before it saw this thread waiting always sees `handoffs` move.
   rt.waiting.fetch_add(1);
-  // Spin first (spin_until says why).
+  // Spin first (spin_until says why). std::mutex::lock throws only on a broken mutex (EINVAL,
+  // EDEADLK): this function is noexcept, so that terminates rather than leave `waiting` high.
   if (!spin_until([&] { return rt.mutex.try_lock(); })) rt.mutex.lock();
   rt.waiting.fetch_sub(1);
   rt.handoffs.fetch_add(1);
   rt.handoffs.notify_all();
+}
+
+RuntimeLock::RuntimeLock() {
+  // Threads already waiting go first: std::mutex is not fair, and a thread that takes it again
+  // and again (a loop of object deaths) would otherwise keep a waiter out indefinitely.
+  if (runtime().waiting.load(std::memory_order_relaxed) != 0) let_waiters_in();
+  lock_runtime_mutex();
 }
 
 RuntimeLock::~RuntimeLock() { runtime().mutex.unlock(); }

@@ -74,6 +74,10 @@ class [[nodiscard]] RuntimeLock {
 // waiting for it, returns only after some waiter has taken it.
 void let_waiters_in() noexcept;
 
+// Takes the runtime mutex, counted as a waiter while it is taken (RuntimeLock, and fork()'s
+// prepare handler, which must not wait out a whole cleanup either).
+void lock_runtime_mutex() noexcept;
+
 // One entry of a thread's sparse record table: an object id (kNoId when unused) and the record.
 // The id is written only by the owner, under the runtime mutex; the record is cleared by an
 // object's destroyer under that mutex while the owner may be reading it, hence atomic.
