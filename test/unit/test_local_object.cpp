@@ -399,5 +399,28 @@ TEST_F(LocalObjectTest, MethodReplacesItselfWhileRunning) {
   EXPECT_LB_ERROR(obj.call("run"), TypeError, "'int' object is not callable");
 }
 
+// A long-running method keeps alive the view it was found in, and only that one: a view the
+// thread replaces meanwhile for another class is freed at once (a serve_forever method must not
+// keep every configuration its thread ever read).
+TEST_F(LocalObjectTest, RunningMethodKeepsOnlyTheViewItCameFrom) {
+  Registry r;
+  auto first = std::make_shared<int>(1);
+  const std::weak_ptr<int> first_watch = first;
+  ClassRef config = r.define(ClassSpec("Config").attr("value", Value(std::move(first))));
+  LocalObject cfg(config);
+  EXPECT_EQ(*cfg.get<std::shared_ptr<int>>("value"), 1);  // this thread takes Config's view
+  bool freed_during_call = false;
+  ClassRef server = r.define(ClassSpec("Server").method("serve", [&](LocalObject&, Args) -> Value {
+    config->setattr("value", Value(std::make_shared<int>(2)));  // a reload
+    EXPECT_EQ(*cfg.get<std::shared_ptr<int>>("value"), 2);       // the thread takes the new view
+    freed_during_call = first_watch.expired();
+    return None{};
+  }));
+  LocalObject srv(server);
+  srv.call("serve");
+  EXPECT_TRUE(freed_during_call) << "a view that no running method came from was kept";
+  EXPECT_TRUE(first_watch.expired());
+}
+
 }  // namespace
 }  // namespace localbag
