@@ -16,8 +16,8 @@
 namespace localbag::detail {
 
 // The class's current view's attributes, taken into `ref` first when the class changed since it
-// took its view. While a method call runs on this thread (a ViewPin exists), the view `ref`
-// held is kept until the outermost call returns: the method may have been found in it.
+// took its view. If a method running on this thread was found in the view `ref` held (it is
+// pinned), that view is kept until the outermost call returns.
 const Dict& current_view(ViewRef& ref, ClassState& state);
 
 // Drops the record's reference to its view (in the record's destructor).
@@ -25,8 +25,8 @@ void release_view(ViewRef& ref) noexcept;
 
 // The views the method calls running on this thread were found in, and the ones of those that
 // a record replaced meanwhile, kept until the outermost call returns. Plain data, so `__thread`.
-// Only the innermost kSlots calls' views are recorded; deeper than that, every view a record
-// replaces is kept (as if pinned) until the outermost call returns.
+// Only the outermost kSlots calls' views are recorded; while calls are nested deeper than that,
+// every view a record replaces is kept (as if pinned) until the outermost call returns.
 struct ViewPins {
   static constexpr std::uint32_t kSlots = 8;
   std::uint32_t count;            // method calls in progress on this thread
