@@ -4,16 +4,22 @@
 #include <algorithm>
 #include <bit>
 #include <cassert>
+#include <limits>
 #include <memory>
+#include <new>
 
 #include "localbag/detail/throw.hpp"
 
-// Layout. `entries_` keeps insertion order. A small dict has no index and no erased entry:
-// lookups scan comparing tags, erasure shifts. Once it grows past kLinearMax entries, an
-// open-addressing index of entry positions (linear probing, capacity a power of two, at most
-// half full counting tombstones) finds entries by hash; erasure marks the entry kDead and the
-// bucket a tombstone, and the entries are compacted once dead ones outnumber live ones. The
-// index is dropped again only when compaction leaves kLinearMax / 2 entries or fewer.
+// Layout. One block holds the entries in insertion order and, before them, one fingerprint byte
+// per entry (detail::name_fingerprint; 0 for an erased entry and for the room past the last).
+// Up to kLinearMax entries, a lookup compares the name's fingerprint with 16 entries' at a time
+// and checks only the entries that match. Erasure marks the entry dead (hash kDead,
+// fingerprint 0): the last entry is dropped at once, so a set and del of a new name leave
+// nothing behind; dead entries go when they outnumber live ones (compaction, which keeps order)
+// or when the block is reallocated. Past kLinearMax entries, an open-addressing index of entry
+// positions (linear probing, capacity a power of two, at most half full counting tombstones)
+// finds entries by hash; it is dropped again only when compaction leaves kLinearMax / 2 entries
+// or fewer, so a dict that hovers around the threshold does not rebuild it on every insert.
 
 namespace localbag {
 namespace {
@@ -21,40 +27,61 @@ namespace {
 constexpr std::uint32_t kEmpty = 0;
 constexpr std::uint32_t kTombstone = 0xffffffffu;
 
-// Frees an index made by build_index (its block starts two header words before bucket 0).
-void free_index(std::uint32_t* index) noexcept { delete[] (index != nullptr ? index - 2 : nullptr); }
+// Frees an index made by build_index (its block starts one header word before bucket 0).
+void free_index(std::uint32_t* index) noexcept { delete[] (index != nullptr ? index - 1 : nullptr); }
 
-std::size_t index_capacity_for(std::size_t entries) {
-  return std::bit_ceil(std::max<std::size_t>(16, entries * 2));
+std::size_t index_capacity_for(std::size_t positions) {
+  return std::bit_ceil(std::max<std::size_t>(16, positions * 2));
+}
+
+// A zeroed index (all kEmpty) for `positions` entry positions, its mask in the header word.
+std::unique_ptr<std::uint32_t[]> allocate_index(std::size_t positions) {
+  const std::size_t capacity = index_capacity_for(positions);
+  auto block = std::make_unique<std::uint32_t[]>(capacity + 1);
+  block[0] = static_cast<std::uint32_t>(capacity - 1);
+  return block;
 }
 
 }  // namespace
+
+Dict::Block* Dict::new_block(std::size_t capacity) {
+  if (capacity > std::numeric_limits<std::uint32_t>::max() / 2) throw std::bad_alloc();
+  const std::size_t fps = Block::fingerprint_bytes(capacity);
+  void* memory = ::operator new(sizeof(Block) + fps + capacity * sizeof(Entry));
+  Block* block = new (memory) Block{0, static_cast<std::uint32_t>(capacity), 0,
+                                    static_cast<std::uint32_t>(sizeof(Block) + fps)};
+  std::memset(block->fingerprints(), 0, fps);
+  return block;
+}
+
+void Dict::delete_block(Block* block) noexcept {
+  if (block == nullptr) return;
+  Entry* entries = block->entries();
+  for (std::uint32_t i = 0; i < block->used; ++i) entries[i].~Entry();
+  ::operator delete(block);
+}
 
 Dict::Dict(std::initializer_list<std::pair<std::string_view, Value>> items) {
   for (const auto& [key, value] : items) set(key, value);
 }
 
 Dict::Dict(const Dict& other) {
-  Entries copy;
-  copy.reserve(other.size());
+  const std::size_t n = other.size();
+  if (n == 0) return;
+  Dict built;
+  built.make_room(n);
   for (const auto [key, value] : other) {
-    copy.push_back(Entry{detail::name_tag(key.data(), key.size()), key, kUnhashed, value});
+    std::string text(key);
+    Value copy(value);  // TypeError for a move-only value: `built` frees what it holds
+    built.append(std::move(text), detail::name_tag(key.data(), key.size()), kUnhashed,
+                 std::move(copy));
   }
-  if (copy.size() > kLinearMax) {
-    Dict built;
-    built.entries_ = std::move(copy);
-    built.build_index(built.entries_.size());
-    *this = std::move(built);
-  } else {
-    entries_ = std::move(copy);
-  }
+  block_ = std::exchange(built.block_, nullptr);
+  index_ = std::exchange(built.index_, nullptr);
 }
 
 Dict::Dict(Dict&& other) noexcept
-    : entries_(std::move(other.entries_)),
-      index_(std::exchange(other.index_, nullptr)) {
-  other.entries_.clear();
-}
+    : block_(std::exchange(other.block_, nullptr)), index_(std::exchange(other.index_, nullptr)) {}
 
 Dict& Dict::operator=(const Dict& other) {
   if (this != &other) {
@@ -67,18 +94,23 @@ Dict& Dict::operator=(const Dict& other) {
 Dict& Dict::operator=(Dict&& other) noexcept {
   if (this != &other) {
     Dict old(std::move(*this));  // the old values die after this dict holds the new ones
-    entries_ = std::move(other.entries_);
-    other.entries_.clear();
+    block_ = std::exchange(other.block_, nullptr);
     index_ = std::exchange(other.index_, nullptr);
   }
   return *this;
 }
 
-Dict::~Dict() { free_index(index_); }
+Dict::~Dict() {
+  // A value's destructor that looks at this dict sees it empty.
+  Block* dying = std::exchange(block_, nullptr);
+  free_index(std::exchange(index_, nullptr));
+  delete_block(dying);
+}
 
 std::uint32_t* Dict::probe(std::uint64_t hash, Name key) noexcept {
   std::uint32_t* tombstone = nullptr;
   const std::uint32_t mask = index_mask();
+  Entry* const entries = block_->entries();
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     std::uint32_t& bucket = index_[i];
     if (bucket == kEmpty) return tombstone != nullptr ? tombstone : &bucket;
@@ -86,120 +118,203 @@ std::uint32_t* Dict::probe(std::uint64_t hash, Name key) noexcept {
       if (tombstone == nullptr) tombstone = &bucket;
       continue;
     }
-    const Entry& e = entries_[bucket - 1];
+    const Entry& e = entries[bucket - 1];
     if (e.hash == hash && same_key(e, key)) return &bucket;
   }
 }
 
-Value* Dict::find_indexed(Name key) noexcept {
+Value* Dict::find_indexed(std::string_view text, const Key* k) noexcept {
+  const Name key = k != nullptr ? Name(*k) : Name(text);
   const std::uint64_t hash = key.hash();
   const std::uint32_t mask = index_mask();
+  Entry* const entries = block_->entries();
   for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
     const std::uint32_t bucket = index_[i];
     if (bucket == kEmpty) return nullptr;
     if (bucket == kTombstone) continue;
-    Entry& e = entries_[bucket - 1];
+    Entry& e = entries[bucket - 1];
     if (e.hash == hash && same_key(e, key)) return &e.value;
   }
 }
 
-// Rebuilds the index for the live entries, sized for `entries` entries. Allocates first, so a
-// failure leaves the dict as it was.
-void Dict::build_index(std::size_t entries) {
-  const std::size_t capacity = index_capacity_for(entries);
-  // Zeroed: all kEmpty. The two header words precede bucket 0 (see index_).
-  auto block = std::make_unique<std::uint32_t[]>(capacity + 2);
-  std::uint32_t* fresh = block.get() + 2;
-  const std::size_t mask = capacity - 1;
-  std::uint32_t live = 0;
-  for (std::size_t pos = 0; pos < entries_.size(); ++pos) {
-    Entry& e = entries_[pos];
+// Enters every live entry into the index, which is all kEmpty; hashes the entries that were
+// not hashed yet.
+void Dict::fill_index() noexcept {
+  const std::uint32_t mask = index_mask();
+  Entry* const entries = block_->entries();
+  for (std::uint32_t pos = 0; pos < block_->used; ++pos) {
+    Entry& e = entries[pos];
     if (e.hash == kDead) continue;
-    ++live;
     if (e.hash == kUnhashed) e.hash = detail::hash_name(e.key);
     std::size_t i = e.hash & mask;
-    while (fresh[i] != kEmpty) i = (i + 1) & mask;
-    fresh[i] = static_cast<std::uint32_t>(pos + 1);
+    while (index_[i] != kEmpty) i = (i + 1) & mask;
+    index_[i] = pos + 1;
   }
-  fresh[-2] = static_cast<std::uint32_t>(mask);
-  fresh[-1] = live;
+}
+
+// Rebuilds the index for the live entries, sized for `positions` entry positions. Allocates
+// first, so a failure leaves the dict as it was.
+void Dict::build_index(std::size_t positions) {
+  std::unique_ptr<std::uint32_t[]> fresh = allocate_index(positions);
   free_index(index_);
-  index_ = block.release() + 2;
+  index_ = fresh.release() + 1;
+  fill_index();
+}
+
+// Makes room for `more` appends that then cannot fail: entry storage, and the index they need.
+// May compact or reallocate (positions change, lookups and order do not); allocates before it
+// changes anything, so on failure the dict is as it was.
+void Dict::make_room(std::size_t more) {
+  const std::size_t used = block_ != nullptr ? block_->used : 0;
+  const std::size_t live = size();
+  if (block_ == nullptr || used + more > block_->capacity) {
+    // A new block with the live entries only: erased ones are dropped here. Start with room for
+    // what is asked (most per-thread dicts hold a few attributes, and every touched
+    // (object, thread) pair pays for its first block), then double.
+    const std::size_t positions = live + more;
+    Block* fresh = new_block(std::max(positions, 2 * live));
+    std::unique_ptr<std::uint32_t[]> index;
+    if (positions > kLinearMax) {
+      try {
+        index = allocate_index(positions);
+      } catch (...) {
+        delete_block(fresh);
+        throw;
+      }
+    }
+    if (block_ != nullptr) {
+      Entry* const from = block_->entries();
+      Entry* const to = fresh->entries();
+      for (std::uint32_t pos = 0; pos < block_->used; ++pos) {
+        if (from[pos].hash == kDead) continue;
+        new (to + fresh->used) Entry(std::move(from[pos]));
+        fresh->fingerprints()[fresh->used] = block_->fingerprints()[pos];
+        ++fresh->used;
+      }
+      fresh->live = fresh->used;
+    }
+    delete_block(std::exchange(block_, fresh));  // moved-from entries: no user code runs
+    free_index(std::exchange(index_, nullptr));
+    if (index) {
+      index_ = index.release() + 1;
+      fill_index();
+    }
+    return;
+  }
+  const std::size_t positions = used + more;
+  if (index_ != nullptr) {
+    if (positions * 2 > index_mask() + 1u) build_index(positions);
+  } else if (positions > kLinearMax) {
+    if (live + more <= kLinearMax) {
+      compact();  // drops the erased entries in place; no index, so nothing to allocate
+    } else {
+      build_index(positions);
+    }
+  }
+}
+
+// Appends an entry; make_room has made room for it. `hash` may be kUnhashed.
+Value& Dict::append(std::string&& key, std::uint64_t tag, std::uint64_t hash,
+                    Value&& value) noexcept {
+  Block& block = *block_;
+  assert(block.used < block.capacity);
+  const std::uint32_t pos = block.used;
+  Entry* e = new (block.entries() + pos) Entry{tag, std::move(key), hash, std::move(value)};
+  block.fingerprints()[pos] = detail::name_fingerprint(tag, e->key);
+  ++block.used;
+  ++block.live;
+  if (index_ != nullptr) {
+    if (e->hash == kUnhashed) e->hash = detail::hash_name(e->key);
+    *probe(e->hash, Name(e->key)) = pos + 1;
+  }
+  return e->value;
 }
 
 Value& Dict::insert_new(Name key, Value value) {
-  // Everything that can throw happens before the dict changes: the key copy, the entry storage
-  // and the index; `value` moves in only after them. A small dict needs no hashes (its scan
-  // compares tags): they are computed when the index is first built.
-  const std::size_t needed = entries_.size() + 1;
-  const bool indexed = index_ != nullptr || needed > kLinearMax;
-  Entry entry{key.tag(), std::string(key.text()),
-              indexed ? key.hash() : (key.known_hash() != 0 ? key.known_hash() : kUnhashed), {}};
-  if (indexed && (index_ == nullptr || needed * 2 > index_mask() + 1u)) build_index(needed);
-  if (entries_.size() == entries_.capacity()) {
-    // Start with one entry (most per-thread dicts hold a few attributes; every touched
-    // (object, thread) pair pays for its first buffer), then double.
-    entries_.reserve(std::max<std::size_t>(1, entries_.size() * 2));
+  // Everything that can throw happens before the dict changes: the key copy and the room;
+  // `value` moves in only after them. A small dict needs no hashes: they are computed when
+  // the index is first built. The key is copied first: `key` may view an entry's own key,
+  // which make_room may move.
+  std::string text(key.text());
+  const std::uint64_t tag = key.tag();
+  const std::uint64_t known = key.known_hash();
+  make_room(1);
+  return append(std::move(text), tag, known != 0 ? known : kUnhashed, std::move(value));
+}
+
+// Destroys the dead entries at the end of a dict without an index.
+void Dict::drop_trailing_dead() noexcept {
+  Block& block = *block_;
+  Entry* const entries = block.entries();
+  while (block.used > 0 && entries[block.used - 1].hash == kDead) {
+    entries[--block.used].~Entry();
   }
-  entry.value = std::move(value);
-  assert(entries_.size() < entries_.capacity());
-  entries_.push_back(std::move(entry));  // capacity reserved above: cannot throw
-  if (index_ != nullptr) ++index_live();
-  const std::size_t pos = entries_.size() - 1;
-  if (index_ != nullptr) {
-    Entry& e = entries_[pos];
-    *probe(e.hash, Name(e.key)) = static_cast<std::uint32_t>(pos + 1);
-  }
-  return entries_[pos].value;
 }
 
 bool Dict::erase(Name key) noexcept {
+  std::uint32_t pos;
   if (index_ == nullptr) {
     Value* v = find(key);
     if (v == nullptr) return false;
     // The entry that holds `v`: Value is the last member, so this is arithmetic, not a scan.
-    const auto at = entries_.begin() + (reinterpret_cast<const char*>(v) -
-                                        reinterpret_cast<const char*>(entries_.data())) /
-                                           static_cast<std::ptrdiff_t>(sizeof(Entry));
-    assert(&at->value == v);
-    Value dying = std::move(*v);  // destroyed after the dict is consistent again
-    entries_.erase(at);
-    return true;
+    pos = static_cast<std::uint32_t>(
+        (reinterpret_cast<const char*>(v) - reinterpret_cast<const char*>(block_->entries())) /
+        static_cast<std::ptrdiff_t>(sizeof(Entry)));
+    assert(&block_->entries()[pos].value == v);
+  } else {
+    std::uint32_t* bucket = probe(key.hash(), key);
+    if (*bucket == kEmpty || *bucket == kTombstone) return false;
+    pos = *bucket - 1;
+    *bucket = kTombstone;
   }
-  std::uint32_t* bucket = probe(key.hash(), key);
-  if (*bucket == kEmpty || *bucket == kTombstone) return false;
-  Entry& e = entries_[*bucket - 1];
-  *bucket = kTombstone;
-  e.hash = kDead;
+  Block& block = *block_;
+  Entry& e = block.entries()[pos];
   Value dying = std::move(e.value);  // destroyed after the dict is consistent again
-  std::string().swap(e.key);
-  const std::uint32_t live = --index_live();
-  if (entries_.size() - live > live) compact();
+  e.hash = kDead;
+  block.fingerprints()[pos] = 0;
+  --block.live;
+  if (index_ == nullptr && pos + 1 == block.used) {
+    drop_trailing_dead();  // the last entry (a set and del of a new name): nothing stays behind
+  } else {
+    std::string().swap(e.key);
+    if (block.used - block.live > block.live) compact();
+  }
   return true;
 }
 
-// Drops dead entries, keeping order, and rebuilds (or drops) the index. Called when dead
-// entries outnumber live ones; entries only shrink, so no allocation is needed but the index,
-// and if that allocation fails the dict is simply left uncompacted.
+// Drops dead entries, keeping order, and rebuilds (or drops) the index. Entries only shrink,
+// so no allocation is needed but the index's, and if that allocation fails the index is
+// rebuilt in place.
 void Dict::compact() noexcept {
-  auto live_end = std::remove_if(entries_.begin(), entries_.end(),
-                                 [](const Entry& e) { return e.hash == kDead; });
-  entries_.erase(live_end, entries_.end());
-  // Back to a linear scan only well below the threshold, so that a dict that hovers around
+  Block& block = *block_;
+  Entry* const entries = block.entries();
+  std::uint8_t* const fps = block.fingerprints();
+  std::uint32_t to = 0;
+  for (std::uint32_t from = 0; from < block.used; ++from) {
+    if (entries[from].hash == kDead) continue;
+    if (to != from) {
+      entries[to] = std::move(entries[from]);
+      fps[to] = fps[from];
+    }
+    ++to;
+  }
+  for (std::uint32_t i = to; i < block.used; ++i) {
+    entries[i].~Entry();
+    fps[i] = 0;
+  }
+  block.used = to;
+  if (index_ == nullptr) return;
+  // Back to the scan only well below the threshold, so that a dict that hovers around
   // kLinearMax entries does not build and drop its index on every insert and erase.
-  if (entries_.size() <= kLinearMax / 2) {
+  if (to <= kLinearMax / 2) {
     free_index(std::exchange(index_, nullptr));
     return;
   }
   try {
-    build_index(entries_.size());
+    build_index(to);
   } catch (...) {
-    // Positions moved, so the old index is wrong: fall back to a minimal rebuild in place.
-    std::fill(index_, index_ + index_mask() + 1u, kEmpty);
-    index_live() = static_cast<std::uint32_t>(entries_.size());
-    for (std::size_t pos = 0; pos < entries_.size(); ++pos) {
-      *probe(entries_[pos].hash, Name(entries_[pos].key)) = static_cast<std::uint32_t>(pos + 1);
-    }
+    std::fill(index_, index_ + index_mask() + 1u, kEmpty);  // positions moved: refill
+    fill_index();
   }
 }
 
@@ -230,30 +345,15 @@ void Dict::update(Dict&& other_in) {
   // `other_in` may be a value of this very dict (`d.update(std::move(d.get<Dict>("sub")))`):
   // making room below could move or free it, so its items move out first.
   Dict other(std::move(other_in));
-  // Make room for every new key first, so the moves below cannot fail halfway. The entries'
-  // own reserve comes last: until it succeeds nothing here has moved, so on a failure the items
-  // go back to `other_in`, wherever it lives.
-  std::size_t new_keys = 0;
-  for (const auto [key, value] : other) {
-    if (find(key) == nullptr) ++new_keys;
-  }
-  Dict staged;
+  // The key strings of the new entries and the room for them first, so the moves below cannot
+  // fail halfway. On a failure nothing here has moved: the items go back to `other_in`,
+  // wherever it lives.
+  std::vector<std::string> new_keys;
   try {
-    if (new_keys > 0) {
-      // Key strings for new entries are built now; values move in below.
-      staged.entries_.reserve(new_keys);
-      for (const auto [key, value] : other) {
-        if (find(key) == nullptr) {
-          staged.entries_.push_back(
-              Entry{detail::name_tag(key.data(), key.size()), key, detail::hash_name(key), {}});
-        }
-      }
-      const std::size_t total = entries_.size() + new_keys;
-      if (total > kLinearMax && (index_ == nullptr || total * 2 > index_mask() + 1u)) {
-        build_index(total);  // an index for the same entries: nothing visible changes
-      }
-      entries_.reserve(total);
+    for (const auto [key, value] : other) {
+      if (find(key) == nullptr) new_keys.push_back(key);
     }
+    if (!new_keys.empty()) make_room(new_keys.size());
   } catch (...) {
     other_in = std::move(other);
     throw;
@@ -264,23 +364,17 @@ void Dict::update(Dict&& other_in) {
       swap(*mine, value);  // the replaced value goes to `other`, destroyed once this dict is whole
       continue;
     }
-    Entry& e = staged.entries_[next_new++];
-    e.value = std::move(value);
-    assert(entries_.size() < entries_.capacity());
-    entries_.push_back(std::move(e));  // reserved above: cannot throw
-    if (index_ != nullptr) ++index_live();
-    if (index_ != nullptr) {
-      *probe(entries_.back().hash, Name(entries_.back().key)) =
-          static_cast<std::uint32_t>(entries_.size());
-    }
+    append(std::move(new_keys[next_new++]), detail::name_tag(key.data(), key.size()), kUnhashed,
+           std::move(value));
   }
   other.clear();  // destroys the replaced values, after this dict is consistent
 }
 
 void Dict::clear() noexcept {
-  Entries dying = std::move(entries_);  // values are destroyed after the dict is empty
-  entries_.clear();
+  // The values are destroyed after the dict is empty.
+  Block* dying = std::exchange(block_, nullptr);
   free_index(std::exchange(index_, nullptr));
+  delete_block(dying);
 }
 
 std::vector<std::string> Dict::keys() const {

@@ -29,8 +29,6 @@ constexpr std::uint64_t kMul2 = 0x94d049bb133111ebull;
 
 }  // namespace
 
-__thread KeyPositions tls_key_positions;
-
 std::uint64_t hash_key() noexcept {
   // A function-local static, not a namespace-scope one: a static Key built during another
   // translation unit's static initialization must already see the final key.

@@ -16,8 +16,9 @@
 #include <utility>
 #include <vector>
 
-#include <boost/container/options.hpp>
-#include <boost/container/vector.hpp>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "localbag/detail/throw.hpp"
 #include "localbag/key.hpp"
@@ -52,16 +53,29 @@ class Dict {
 
  private:
   struct Entry {
-    std::uint64_t tag;  // detail::name_tag(key): compared first in the linear scan
+    std::uint64_t tag;  // detail::name_tag(key): compared when the fingerprint matches
     std::string key;
     // detail::hash_name(key), computed when the dict first needs an index (kUnhashed until
-    // then); kDead marks an erased entry (indexed mode only).
+    // then); kDead marks an erased entry.
     std::uint64_t hash;
     Value value;
   };
-  using Entries = boost::container::vector<
-      Entry, void,
-      boost::container::vector_options_t<boost::container::stored_size<std::uint32_t>>>;
+  // One allocation: this header, then one fingerprint byte per entry (detail::name_fingerprint;
+  // 0 for an erased entry and for the room past `used`, padded to a multiple of 16 so a scan
+  // reads whole groups), then the entries in insertion order.
+  struct Block {
+    std::uint32_t used;      // entries constructed, live or erased, in insertion order
+    std::uint32_t capacity;  // room for this many entries
+    std::uint32_t live;      // entries not erased: the dict's size
+    std::uint32_t entries_offset;  // from the block's start: the header, then the fingerprints
+    static std::size_t fingerprint_bytes(std::size_t capacity) noexcept {
+      return (capacity + 15) & ~std::size_t{15};
+    }
+    std::uint8_t* fingerprints() noexcept { return reinterpret_cast<std::uint8_t*>(this + 1); }
+    Entry* entries() noexcept {
+      return reinterpret_cast<Entry*>(reinterpret_cast<char*>(this) + entries_offset);
+    }
+  };
 
  public:
   /// Walks the items in insertion order; dereferencing yields an `ItemRef` by value, whose
@@ -129,7 +143,7 @@ class Dict {
   ~Dict();
 
   /// Number of keys (`len(d)`).
-  std::size_t size() const noexcept { return index_ == nullptr ? entries_.size() : index_[-1]; }
+  std::size_t size() const noexcept { return block_ != nullptr ? block_->live : 0; }
   /// `not d`: whether there are no keys.
   bool empty() const noexcept { return size() == 0; }
 
@@ -138,31 +152,22 @@ class Dict {
 
   /// The value for `key`, or nullptr. Never throws, never allocates.
   Value* find(Name key) noexcept {
-    if (index_ == nullptr) {
-      Entry* const entries = entries_.data();
-      const std::uint32_t n = static_cast<std::uint32_t>(entries_.size());
-      if (const Key* k = key.key()) {
-        detail::KeyPositions& cache = detail::tls_key_positions;
-        const unsigned s = detail::KeyPositions::slot(k);
-        if (cache.key[s] == k) {
-          const std::uint32_t i = cache.pos[s];
-          if (i < n && same_key(entries[i], key)) return &entries[i].value;
-        }
-        for (std::uint32_t i = 0; i < n; ++i) {
-          if (same_key(entries[i], key)) {
-            cache.key[s] = k;  // this thread's memory only
-            cache.pos[s] = i;
-            return &entries[i].value;
-          }
-        }
-        return nullptr;
+    if (index_ != nullptr) return find_indexed(key.text(), key.key());
+    Block* const block = block_;
+    if (block == nullptr) return nullptr;
+    // Compare the name's fingerprint with 16 entries' at a time; check only the entries whose
+    // fingerprint matches (1 in 128 of the others, by chance).
+    const std::uint8_t fp = key.fingerprint();
+    const std::uint8_t* const fps = block->fingerprints();
+    Entry* const entries = block->entries();
+    const std::uint32_t used = block->used;
+    for (std::uint32_t group = 0; group < used; group += 16) {
+      for (unsigned m = match_group(fps + group, fp); m != 0; m &= m - 1) {
+        Entry& e = entries[group + static_cast<unsigned>(__builtin_ctz(m))];
+        if (same_key(e, key)) return &e.value;
       }
-      for (std::uint32_t i = 0; i < n; ++i) {
-        if (same_key(entries[i], key)) return &entries[i].value;
-      }
-      return nullptr;
     }
-    return find_indexed(key);
+    return nullptr;
   }
   /// The value for `key`, or nullptr, read-only. Never throws, never allocates.
   const Value* find(Name key) const noexcept { return const_cast<Dict*>(this)->find(key); }
@@ -254,18 +259,17 @@ class Dict {
   void clear() noexcept;
 
   /// The first item in insertion order (`end()` when empty).
-  iterator begin() noexcept { return {entries_.data(), entries_.data() + entries_.size()}; }
+  iterator begin() noexcept { return {first_entry(), end_entry()}; }
   /// Past the last item.
-  iterator end() noexcept {
-    return {entries_.data() + entries_.size(), entries_.data() + entries_.size()};
-  }
+  iterator end() noexcept { return {end_entry(), end_entry()}; }
   /// The first item in insertion order, read-only (`end()` when empty).
   const_iterator begin() const noexcept {
-    return {entries_.data(), entries_.data() + entries_.size()};
+    return {const_cast<Dict*>(this)->first_entry(), const_cast<Dict*>(this)->end_entry()};
   }
   /// Past the last item, read-only.
   const_iterator end() const noexcept {
-    return {entries_.data() + entries_.size(), entries_.data() + entries_.size()};
+    Entry* e = const_cast<Dict*>(this)->end_entry();
+    return {e, e};
   }
 
   /// `list(d.keys())`, in insertion order.
@@ -277,7 +281,22 @@ class Dict {
  private:
   static constexpr std::uint64_t kDead = 0;
   static constexpr std::uint64_t kUnhashed = 1;  // real hashes have bit 63 set
-  static constexpr std::size_t kLinearMax = 16;  // up to this many entries: no index, tag scan
+  // Up to this many entries (live or erased) a lookup scans fingerprints; past it, the dict
+  // keeps a hashed index.
+  static constexpr std::size_t kLinearMax = 64;
+
+  // Bit i set when fps[i] == fp, for the 16 fingerprints at `fps`.
+  static unsigned match_group(const std::uint8_t* fps, std::uint8_t fp) noexcept {
+#if defined(__SSE2__)
+    const __m128i group = _mm_loadu_si128(reinterpret_cast<const __m128i*>(fps));
+    return static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_cmpeq_epi8(group, _mm_set1_epi8(static_cast<char>(fp)))));
+#else
+    unsigned m = 0;
+    for (unsigned i = 0; i < 16; ++i) m |= unsigned{fps[i] == fp} << i;
+    return m;
+#endif
+  }
 
   // Whether `e` is the entry for `key`: one tag compare decides names of up to 7 bytes; up to
   // 15 bytes, the last 8 bytes are compared as one word; longer names compare the rest.
@@ -298,20 +317,32 @@ class Dict {
     return std::memcmp(a + 7, b + 7, n - 7) == 0;
   }
 
-  Value* find_indexed(Name key) noexcept;
+  static Block* new_block(std::size_t capacity);
+  static void delete_block(Block* block) noexcept;
+  // Out of line, with the name in registers (a `Name` is passed in memory): `key` is the Key the
+  // name came from, or nullptr.
+  Value* find_indexed(std::string_view text, const Key* key) noexcept;
   Value& insert_new(Name key, Value value);
-  void build_index(std::size_t entries);
+  void make_room(std::size_t more);
+  Value& append(std::string&& key, std::uint64_t tag, std::uint64_t hash, Value&& value) noexcept;
+  void build_index(std::size_t positions);
+  void fill_index() noexcept;
   void compact() noexcept;
+  void drop_trailing_dead() noexcept;
   std::uint32_t* probe(std::uint64_t hash, Name key) noexcept;
+  Entry* first_entry() noexcept { return block_ != nullptr ? block_->entries() : nullptr; }
+  Entry* end_entry() noexcept {
+    return block_ != nullptr ? block_->entries() + block_->used : nullptr;
+  }
 
-  Entries entries_;                 // insertion order; erased ones are kDead when indexed
-  // The hashed index, or nullptr (small mode: every entry is live, and the scan compares tags).
-  // Open addressing: 0 empty, kTombstone, else entry + 1. Two words precede bucket 0: the
-  // capacity - 1 (index_[-2]) and the number of live entries (index_[-1]), kept there rather
-  // than in the dict so that a small dict, the common case, is 24 bytes.
+  // The entries (nullptr until the first insertion): 16 bytes in all with the index, as there
+  // is one Dict per touched (object, thread) pair.
+  Block* block_ = nullptr;
+  // The hashed index, or nullptr (up to kLinearMax entries: the scan compares fingerprints).
+  // Open addressing: 0 empty, kTombstone, else entry position + 1. The capacity - 1 is kept in
+  // the word before bucket 0 (index_[-1]).
   std::uint32_t* index_ = nullptr;
-  std::uint32_t index_mask() const noexcept { return index_[-2]; }
-  std::uint32_t& index_live() noexcept { return index_[-1]; }
+  std::uint32_t index_mask() const noexcept { return index_[-1]; }
 };
 
 namespace detail {

@@ -38,24 +38,31 @@ constexpr std::uint64_t name_tag(const char* p, std::size_t n) noexcept {
   return x | (std::uint64_t{n < 255 ? n : 255} << 56);
 }
 
-// Where this thread last found each recently used Key in a small Dict, direct-mapped by the
-// Key's address: like CPython's per-call-site attribute caches, it makes repeated lookups with
-// one Key O(1). It belongs to the thread, so a get with a Key shared by threads whose dicts
-// differ in layout writes only the thread's own memory; the Key itself never changes.
-struct KeyPositions {
-  static constexpr unsigned kSlots = 16;
-  static unsigned slot(const void* key) noexcept {
-    return static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(key) >> 6) % kSlots;
+/// The one-byte fingerprint a small Dict keeps per entry and scans 16 at a time: bit 7 set (a 0
+/// byte marks no entry), 7 bits mixed from the tag and, for names longer than 7 bytes, their
+/// last 8 bytes (names that share their first 7 bytes and length, such as `field_01` and
+/// `field_02`, still differ). Not keyed: it only narrows a scan of at most 64 entries, which
+/// `same_key` then checks. For a string literal the compiler computes it.
+constexpr std::uint8_t name_fingerprint(std::uint64_t tag, std::string_view name) noexcept {
+  std::uint64_t x = tag;
+  if (name.size() > 7) {
+    const char* last = name.data() + name.size() - 8;
+    std::uint64_t w = 0;
+    if (std::is_constant_evaluated()) {
+      for (std::size_t i = 0; i < 8; ++i) {
+        w |= std::uint64_t{static_cast<unsigned char>(last[i])} << (8 * i);
+      }
+    } else {
+      __builtin_memcpy(&w, last, 8);
+    }
+    x ^= w * 0xff51afd7ed558ccdull;
   }
-  const void* key[kSlots];
-  std::uint32_t pos[kSlots];
-};
-extern __thread KeyPositions tls_key_positions;
+  return static_cast<std::uint8_t>(((x * 0x9e3779b97f4a7c15ull) >> 57) | 0x80u);
+}
 }  // namespace detail
 
-/// An interned attribute name: the text, its hash and tag, computed once at construction. A
-/// lookup with a Key also remembers, per thread, where the name was found in a small Dict, so
-/// repeated lookups with one Key are O(1). Build it once (a `static const Key`) and reuse it on
+/// An interned attribute name: the text, its hash and tag, computed once at construction. Build
+/// it once (a `static const Key`) and reuse it on
 /// hot paths; it is immutable, and may be shared by any number of threads.
 class Key {
  public:
@@ -63,7 +70,8 @@ class Key {
   explicit Key(std::string_view name)
       : name_(name),
         hash_(detail::hash_name(name)),
-        tag_(detail::name_tag(name.data(), name.size())) {}
+        tag_(detail::name_tag(name.data(), name.size())),
+        fingerprint_(detail::name_fingerprint(tag_, name)) {}
 
   /// The name.
   std::string_view text() const noexcept { return name_; }
@@ -84,6 +92,7 @@ class Key {
   std::string name_;
   std::uint64_t hash_;
   std::uint64_t tag_;
+  std::uint8_t fingerprint_;
 };
 
 /// A borrowed attribute name for one call: a view of the text, its tag, and, when it came from
@@ -99,14 +108,16 @@ class Name {
   Name(std::nullptr_t) = delete;
   /// The bytes `name` views, not copied (NULs included).
   constexpr Name(std::string_view name) noexcept  // NOLINT(google-explicit-constructor)
-      : view_(name), tag_(detail::name_tag(name.data(), name.size())) {}
+      : view_(name),
+        tag_(detail::name_tag(name.data(), name.size())),
+        fingerprint_(detail::name_fingerprint(tag_, name)) {}
   /// The text of `name`, not copied.
   Name(const std::string& name) noexcept  // NOLINT(google-explicit-constructor)
       : Name(std::string_view(name)) {}
   /// `key`'s text, tag and hash, none of them recomputed: the fastest name. `key` must outlive
   /// this `Name`.
   Name(const Key& key) noexcept  // NOLINT(google-explicit-constructor)
-      : view_(key.name_), tag_(key.tag_), key_(&key) {}
+      : view_(key.name_), tag_(key.tag_), key_(&key), fingerprint_(key.fingerprint_) {}
 
   /// The text (a view of what the name was made from).
   constexpr std::string_view text() const noexcept { return view_; }
@@ -120,11 +131,14 @@ class Name {
   constexpr std::uint64_t known_hash() const noexcept { return key_ != nullptr ? key_->hash_ : 0; }
   /// The Key this name came from, or nullptr.
   constexpr const Key* key() const noexcept { return key_; }
+  /// The fingerprint a small `Dict` scans for (`detail::name_fingerprint`).
+  constexpr std::uint8_t fingerprint() const noexcept { return fingerprint_; }
 
  private:
   std::string_view view_;
   std::uint64_t tag_;
   const Key* key_ = nullptr;
+  std::uint8_t fingerprint_;
 };
 
 }  // namespace localbag

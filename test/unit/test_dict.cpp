@@ -252,17 +252,18 @@ TEST(Dict, OddNames) {
   EXPECT_FALSE(d.contains(std::string_view(huge).substr(1)));
 }
 
-// Random operations against a simple ordered model, across the switch from linear scan to the
-// hash index and back (many erasures), with tombstones and compaction.
-TEST(Dict, MatchesOrderedModel) {
-  std::mt19937 rng(12345);
+// Random operations against a simple ordered model: with `names` names, a dict that stays below
+// the fingerprint scan's limit (64 entries; erased entries stay behind until compaction or a
+// reallocation) or crosses to the hash index and back (tombstones and compaction).
+void check_against_ordered_model(int names, std::uint32_t seed) {
+  std::mt19937 rng(seed);
   std::vector<std::pair<std::string, int>> model;
   auto model_find = [&](const std::string& k) {
     return std::find_if(model.begin(), model.end(), [&](const auto& p) { return p.first == k; });
   };
   Dict d;
   for (int step = 0; step < 20000; ++step) {
-    const std::string key = numbered("key", rng() % 40);
+    const std::string key = numbered("key", static_cast<int>(rng() % names));
     const int value = static_cast<int>(rng() % 1000);
     switch (rng() % 10) {
       case 0:
@@ -330,6 +331,61 @@ TEST(Dict, MatchesOrderedModel) {
       for (const auto& p : model) ASSERT_EQ(d.get<int>(p.first), p.second) << p.first;
     }
   }
+}
+
+TEST(Dict, MatchesOrderedModelBelowTheScanLimit) { check_against_ordered_model(40, 12345); }
+
+TEST(Dict, MatchesOrderedModelAcrossTheIndexThreshold) { check_against_ordered_model(150, 777); }
+
+// Names a small dict's fingerprint scan must tell apart: the same first 7 bytes and length
+// (one tag), and pairs whose fingerprints are equal (found by search: 1 in 128 pairs).
+TEST(Dict, FingerprintScanTellsNamesApart) {
+  Dict d;
+  for (int i = 0; i < 60; ++i) d.set(numbered("field_", 100 + i), i);
+  for (int i = 0; i < 60; ++i) ASSERT_EQ(d.get<int>(numbered("field_", 100 + i)), i) << i;
+  EXPECT_FALSE(d.contains("field_99"));
+  EXPECT_FALSE(d.contains("field_1000"));
+
+  std::vector<std::string> same_fp;
+  const std::string first = "a0";
+  const auto fp = [](const std::string& s) { return detail::name_fingerprint(Name(s).tag(), s); };
+  for (int i = 1; same_fp.size() < 5 && i < 100000; ++i) {
+    const std::string name = numbered("a", i);
+    if (fp(name) == fp(first)) same_fp.push_back(name);
+  }
+  ASSERT_EQ(same_fp.size(), 5u);
+  Dict c;
+  c.set(first, -1);
+  for (std::size_t i = 0; i < same_fp.size(); ++i) c.set(same_fp[i], static_cast<int>(i));
+  EXPECT_EQ(c.get<int>(first), -1);
+  for (std::size_t i = 0; i < same_fp.size(); ++i) EXPECT_EQ(c.get<int>(same_fp[i]), static_cast<int>(i));
+  EXPECT_TRUE(c.erase(same_fp[2]));
+  EXPECT_FALSE(c.contains(same_fp[2]));
+  EXPECT_EQ(c.get<int>(same_fp[3]), 3);
+}
+
+// Erasing in the middle of a small dict keeps order and size; re-inserting goes to the end;
+// erasing the last entry leaves nothing behind, and many erasures compact.
+TEST(Dict, SmallDictErasureKeepsOrder) {
+  Dict d;
+  for (int i = 0; i < 10; ++i) d.set(numbered("k", i), i);
+  EXPECT_TRUE(d.erase("k3"));
+  EXPECT_TRUE(d.erase("k9"));
+  EXPECT_FALSE(d.erase("k3"));
+  EXPECT_EQ(d.size(), 8u);
+  d.set("k3", 33);
+  EXPECT_EQ(d.keys(), (Keys{"k0", "k1", "k2", "k4", "k5", "k6", "k7", "k8", "k3"}));
+  for (int round = 0; round < 1000; ++round) {
+    d.set("fresh", round);
+    ASSERT_TRUE(d.erase("fresh"));
+  }
+  for (int i = 0; i < 9; ++i) {
+    if (i != 3) {
+      EXPECT_TRUE(d.erase(numbered("k", i))) << i;
+    }
+  }
+  EXPECT_EQ(d.keys(), (Keys{"k3"}));
+  EXPECT_EQ(d.get<int>("k3"), 33);
 }
 
 TEST(Dict, LargeDictAllFoundAfterHalfErased) {

@@ -171,7 +171,8 @@ std::string dict_state(ObjectFixture& f) { return repr(f.obj.dict()); }
 TEST(FaultInjection, SetattrOfANewKeyAtEverySize) {
   const std::string long_key = "an_attribute_name_longer_than_fifteen";
   const std::string long_value(100, 'v');
-  for (int entries : {0, 1, 7, 8, 9, 15, 16, 17, 31, 32}) {
+  // Sizes around the block's doublings and the fingerprint scan's limit (64 entries).
+  for (int entries : {0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 63, 64, 65}) {
     const std::string tag = "setattr at size " + std::to_string(entries);
     for_every_fault<ObjectFixture>((tag + " short key").c_str(),
                                    object_with(Class::local(), entries),
@@ -184,6 +185,25 @@ TEST(FaultInjection, SetattrOfANewKeyAtEverySize) {
                                      f.obj.setattr(Key(long_key), Dict{{"x", long_value}});
                                    },
                                    dict_state);
+  }
+}
+
+// Erased entries in the middle stay behind until the block is reallocated, which drops them:
+// a setattr into a full block with dead entries, below the scan limit and at it.
+TEST(FaultInjection, SetattrIntoAFullBlockWithErasedEntries) {
+  for (int entries : {8, 64}) {
+    const std::string tag = "setattr into a full block of " + std::to_string(entries) +
+                            " with erased entries";
+    const auto base = object_with(Class::local(), entries);
+    for_every_fault<ObjectFixture>(
+        tag.c_str(),
+        [base] {
+          auto f = base();
+          f->obj.delattr("key1");
+          f->obj.delattr("key3");
+          return f;
+        },
+        [](ObjectFixture& f) { f.obj.setattr("new", 1); }, dict_state);
   }
 }
 
