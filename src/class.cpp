@@ -119,7 +119,7 @@ ClassRef ClassAccess::make(ClassSpec spec, ClassRef base,
   return cls;
 }
 
-__thread ViewPins tls_view_pins;
+LOCALBAG_TLS ViewPins tls_view_pins;
 
 const Dict& current_view(ViewRef& ref, ClassState& state) {
   if (ref.attrs != state.current.load(std::memory_order_acquire)) {

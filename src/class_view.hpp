@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "class_state.hpp"
+#include "localbag/detail/tls.hpp"
 #include "localbag/detail/view_ref.hpp"
 
 namespace localbag::detail {
@@ -41,7 +42,7 @@ struct ViewPins {
     return false;
   }
 };
-extern __thread ViewPins tls_view_pins;
+extern LOCALBAG_TLS ViewPins tls_view_pins;
 
 // Keeps the view a method was found in alive while the method runs, should its record replace
 // it (the class changed).

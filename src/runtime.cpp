@@ -16,7 +16,7 @@
 namespace localbag::detail {
 
 // The fast path's table: plain data, so no TLS wrapper and no dynamic initialization.
-__thread RecordTable tls_table;
+LOCALBAG_TLS RecordTable tls_table;
 
 namespace {
 
@@ -64,8 +64,8 @@ Runtime& runtime() {
   return *instance;
 }
 
-__thread ThreadState* tls_thread;
-__thread bool tls_guard_done;  // this thread's thread_local guard has already run
+LOCALBAG_TLS ThreadState* tls_thread;
+LOCALBAG_TLS bool tls_guard_done;  // this thread's thread_local guard has already run
 
 void thread_exit(ThreadState* thread) noexcept;
 pthread_key_t exit_key();

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "localbag/detail/tls.hpp"
 #include "localbag/detail/view_ref.hpp"
 #include "localbag/dict.hpp"
 
@@ -39,7 +40,7 @@ struct RecordTable {
   SparseRecord* sparse;
 };
 
-extern __thread RecordTable tls_table;
+extern LOCALBAG_TLS RecordTable tls_table;
 
 // This thread's record for an id at or above the dense size, or nullptr.
 RecordHead* sparse_record_head(std::uint32_t id) noexcept;
