@@ -134,22 +134,22 @@ bool LocalObject::lookup(Name name, detail::FunctionRef<void(const Value&)> visi
   return false;
 }
 
-void LocalObject::throw_missing(Name name) const {
-  detail::throw_no_attribute(type()->name(), name.text());
+void LocalObject::throw_missing(std::string_view name) const {
+  detail::throw_no_attribute(type()->name(), name);
 }
 
-void LocalObject::throw_not_own(Name name) const {
-  detail::throw_no_own_attribute(type()->name(), name.text());
+void LocalObject::throw_not_own(std::string_view name) const {
+  detail::throw_no_own_attribute(type()->name(), name);
 }
 
-void LocalObject::throw_wrong_type(Name name, const Value& held,
+void LocalObject::throw_wrong_type(std::string_view name, const Value& held,
                                    detail::TypeNameFn wanted) const {
-  detail::throw_attr_wrong_type(type()->name(), name.text(), held, wanted);
+  detail::throw_attr_wrong_type(type()->name(), name, held, wanted);
 }
 
 Value LocalObject::getattr(Name name) const {
   Value out;
-  if (!lookup(name, [&](const Value& v) { out = v; })) throw_missing(name);
+  if (!lookup(name, [&](const Value& v) { out = v; })) throw_missing(name.text());
   return out;
 }
 
@@ -167,16 +167,17 @@ void LocalObject::setattr_value(Name name, Value value) {
   // The old slot value, now in `value`, is destroyed here, outside the lock.
 }
 
-void LocalObject::delattr_slow(Name name) {
+void LocalObject::delattr_slow(std::string_view text, const Key* key) {
+  const Name name = name_of(text, key);
   const detail::WriteTarget target = detail::write_target(head_, *this, name, nullptr);
   if (target.shared == nullptr) {
-    if (!target.record.dict.erase(name)) throw_missing(name);
+    if (!target.record.dict.erase(name)) throw_missing(text);
     return;
   }
   Value old;
   {
     std::lock_guard lock(target.shared->mutex);
-    if (!target.shared->present[target.at]) throw_missing(name);
+    if (!target.shared->present[target.at]) throw_missing(text);
     swap(target.shared->values[target.at], old);
     target.shared->present[target.at] = false;
   }
@@ -198,21 +199,27 @@ Value LocalObject::call(Name name, Args args) {
   // alive until the call returns, as Python's reference to `self` does.
   LocalObject self(*this);
   detail::ObjectState& object = state_of(self.head_);
-  detail::Record& record = detail::ensure_record(self.head_, self).record;
+  detail::Record* record = detail::this_thread_record(object);
+  if (record == nullptr) record = &detail::ensure_record(self.head_, self).record;
   // A method found in the class view stays alive while pinned. A callable found in this
   // thread's dict or a slot is copied first: the call may replace or delete the attribute.
   const Value* found = nullptr;
   const Dict* found_in = nullptr;
   Value held;
   const bool own = (object.shared && object.class_state->is_slot(name.text())) ||
-                   record.dict.find(name) != nullptr || is_dunder_dict(name);
+                   record->dict.find(name) != nullptr || is_dunder_dict(name);
   if (own) {
     held = self.getattr(name);
     found = &held;
   } else {
-    found_in = &detail::current_view(record.view, *object.class_state);
+    // The view this thread holds when it is the class's current one (the fast path's test),
+    // else the current one, taken now.
+    found_in = record->view.attrs;
+    if (found_in != object.class_view->load(std::memory_order_acquire)) {
+      found_in = &detail::current_view(record->view, *object.class_state);
+    }
     found = found_in->find(name);
-    if (found == nullptr) self.throw_missing(name);
+    if (found == nullptr) self.throw_missing(name.text());
   }
   const Function* fn = found->try_get<Function>();
   if (fn == nullptr) detail::throw_not_callable(found->type_name());

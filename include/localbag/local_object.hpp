@@ -79,11 +79,11 @@ class LocalObject {
     static_assert(std::is_copy_constructible_v<T>,
                   "get<T>() returns a copy; use ref<T>() for a move-only value");
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
-      if (fast.value == nullptr) throw_missing(name);
+      if (fast.value == nullptr) throw_missing(name.text());
       if (const T* p = fast.value->try_get<T>()) return *p;
-      throw_wrong_type(name, *fast.value, &detail::type_name<T>);
+      throw_wrong_type(name.text(), *fast.value, &detail::type_name<T>);
     }
-    return get_slow<T>(name);
+    return get_slow<T>(name.text(), name.key());
   }
 
   /// `getattr(obj, name, None)`-like: a copy of the `T`, or nullopt when absent or of another
@@ -113,9 +113,9 @@ class LocalObject {
   template <class T>
   T& ref(Name name) {
     Value* v = find(name);
-    if (v == nullptr) throw_not_own(name);
+    if (v == nullptr) throw_not_own(name.text());
     if (T* p = v->try_get<T>()) return *p;
-    throw_wrong_type(name, *v, &detail::type_name<T>);
+    throw_wrong_type(name.text(), *v, &detail::type_name<T>);
   }
 
   /// This thread's own value for `name`, or nullptr (`obj.__dict__.get(name)`).
@@ -141,14 +141,14 @@ class LocalObject {
       d->set(name, std::forward<T>(value));
       return;
     }
-    setattr_slow(name, std::forward<T>(value));
+    setattr_slow(name.text(), name.key(), std::forward<T>(value));
   }
 
   /// `del obj.name`: `AttributeError` when this thread has no `name` (also when it exists
   /// only as a class attribute, as in Python).
   void delattr(Name name) {
     if (Dict* d = fast_dict(name); d != nullptr && d->erase(name)) return;
-    delattr_slow(name);
+    delattr_slow(name.text(), name.key());
   }
 
   /// `obj.__dict__`: this thread's dict, created (and init run) on first use.
@@ -214,30 +214,38 @@ class LocalObject {
   // Full lookup (slots, dict, class attributes); calls `visit` with the value, under the lock
   // that guards it, and returns true; returns false when absent.
   bool lookup(Name name, detail::FunctionRef<void(const Value&)> visit) const;
-  [[noreturn]] void throw_missing(Name name) const;
-  [[noreturn]] void throw_not_own(Name name) const;
-  [[noreturn]] void throw_wrong_type(Name name, const Value& held,
+  // The out-of-line paths that the inline ones call take the name as its text and its Key
+  // (nullptr when it came from a string): a `Name` is passed in memory, and building it on the
+  // stack for a call the fast path rarely makes would cost every call some stores.
+  static Name name_of(std::string_view text, const Key* key) noexcept {
+    return key != nullptr ? Name(*key) : Name(text);
+  }
+  [[noreturn]] void throw_missing(std::string_view name) const;
+  [[noreturn]] void throw_not_own(std::string_view name) const;
+  [[noreturn]] void throw_wrong_type(std::string_view name, const Value& held,
                                      detail::TypeNameFn wanted) const;
   template <class T>
-  [[gnu::cold, gnu::noinline]] T get_slow(Name name) const {
+  [[gnu::cold, gnu::noinline]] T get_slow(std::string_view text, const Key* key) const {
+    const Name name = name_of(text, key);
     std::optional<T> out;
     if (!lookup(name, [&](const Value& v) {
           if (const T* p = v.try_get<T>()) {
             out.emplace(*p);
           } else {
-            throw_wrong_type(name, v, &detail::type_name<T>);
+            throw_wrong_type(text, v, &detail::type_name<T>);
           }
         })) {
-      throw_missing(name);
+      throw_missing(text);
     }
     return std::move(*out);
   }
   template <class T>
-  [[gnu::cold, gnu::noinline]] void setattr_slow(Name name, T&& value) {
-    setattr_value(name, Value(std::forward<T>(value)));
+  [[gnu::cold, gnu::noinline]] void setattr_slow(std::string_view text, const Key* key,
+                                                 T&& value) {
+    setattr_value(name_of(text, key), Value(std::forward<T>(value)));
   }
   void setattr_value(Name name, Value value);
-  void delattr_slow(Name name);
+  void delattr_slow(std::string_view text, const Key* key);
   Dict& dict_slow();
 
   std::shared_ptr<detail::ObjectHead> head_;
