@@ -107,6 +107,19 @@ Dict::~Dict() {
   delete_block(dying);
 }
 
+bool Dict::same_long_key(const std::string& a, std::string_view b) noexcept {
+  const std::size_t n = b.size();
+  if (a.size() != n) return false;
+  if (n <= 15) {
+    std::uint64_t x;
+    std::uint64_t y;
+    std::memcpy(&x, a.data() + n - 8, 8);
+    std::memcpy(&y, b.data() + n - 8, 8);
+    return x == y;
+  }
+  return std::memcmp(a.data() + 7, b.data() + 7, n - 7) == 0;
+}
+
 std::uint32_t* Dict::probe(std::uint64_t hash, Name key) noexcept {
   std::uint32_t* tombstone = nullptr;
   const std::uint32_t mask = index_mask();

@@ -299,23 +299,25 @@ class Dict {
   }
 
   // Whether `e` is the entry for `key`: one tag compare decides names of up to 7 bytes; up to
-  // 15 bytes, the last 8 bytes are compared as one word; longer names compare the rest.
+  // 15 bytes, the last 8 bytes are compared as one word (inline when the length is known at
+  // compile time, as for a string literal); longer names compare the rest out of line, which
+  // keeps the inline scan small.
   static bool same_key(const Entry& e, Name key) noexcept {
     if (e.tag != key.tag()) return false;
     const std::size_t n = key.text().size();
     if (n <= 7) return true;
-    if (e.key.size() != n) return false;
-    const char* a = e.key.data();
-    const char* b = key.text().data();
-    if (n <= 15) {
+    if (__builtin_constant_p(n) && n <= 15) {
+      if (e.key.size() != n) return false;
       std::uint64_t x;
       std::uint64_t y;
-      std::memcpy(&x, a + n - 8, 8);
-      std::memcpy(&y, b + n - 8, 8);
+      std::memcpy(&x, e.key.data() + n - 8, 8);
+      std::memcpy(&y, key.text().data() + n - 8, 8);
       return x == y;
     }
-    return std::memcmp(a + 7, b + 7, n - 7) == 0;
+    return same_long_key(e.key, key.text());
   }
+  // The rest of same_key for names of 8 bytes or more, whose tags are equal.
+  static bool same_long_key(const std::string& a, std::string_view b) noexcept;
 
   static Block* new_block(std::size_t capacity);
   static void delete_block(Block* block) noexcept;
