@@ -44,7 +44,7 @@ struct Record : RecordHead {
   AutoUnlinkHook by_thread;  // in ThreadState::records
 };
 // A touched (object, thread) pair costs sizeof(Record) before its entries: docs/performance.md.
-static_assert(sizeof(Record) <= 72, "a record grew: check the bytes-per-pair figure");
+static_assert(sizeof(Record) <= 64, "a record grew: check the bytes-per-pair figure");
 
 template <AutoUnlinkHook Record::*Hook>
 using RecordList =
