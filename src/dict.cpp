@@ -18,8 +18,9 @@
 // nothing behind; dead entries go when they outnumber live ones (compaction, which keeps order)
 // or when the block is reallocated. Past kLinearMax entries, an open-addressing index of entry
 // positions (linear probing, capacity a power of two, at most half full counting tombstones)
-// finds entries by hash; it is dropped again only when compaction leaves kLinearMax / 2 entries
-// or fewer, so a dict that hovers around the threshold does not rebuild it on every insert.
+// finds entries by hash; it is dropped again when compaction leaves kLinearMax / 2 entries or
+// fewer, or when a reallocation (which doubles the capacity) leaves kLinearMax or fewer, so a
+// dict that hovers around the threshold does not rebuild it on every insert.
 
 namespace localbag {
 namespace {
@@ -45,7 +46,10 @@ std::unique_ptr<std::uint32_t[]> allocate_index(std::size_t positions) {
 }  // namespace
 
 Dict::Block* Dict::new_block(std::size_t capacity) {
-  if (capacity > std::numeric_limits<std::uint32_t>::max() / 2) throw std::bad_alloc();
+  if (capacity > std::numeric_limits<std::uint32_t>::max() / 2 ||
+      capacity > (std::numeric_limits<std::size_t>::max() / 2) / sizeof(Entry)) {
+    throw std::bad_alloc();
+  }
   const std::size_t fps = Block::fingerprint_bytes(capacity);
   void* memory = ::operator new(sizeof(Block) + fps + capacity * sizeof(Entry));
   Block* block = new (memory) Block{0, static_cast<std::uint32_t>(capacity), 0,
@@ -265,6 +269,13 @@ void Dict::drop_trailing_dead() noexcept {
 }
 
 bool Dict::erase(Name key) noexcept {
+  Value dying;  // destroyed after the dict is consistent again
+  return take(key, dying);
+}
+
+// Removes the entry for `key`, moving its value into `out` (empty); false when absent. `key`
+// is not read after the value moved: it may view a string that value holds.
+bool Dict::take(Name key, Value& out) noexcept {
   std::uint32_t pos;
   if (index_ == nullptr) {
     Value* v = find(key);
@@ -282,7 +293,7 @@ bool Dict::erase(Name key) noexcept {
   }
   Block& block = *block_;
   Entry& e = block.entries()[pos];
-  Value dying = std::move(e.value);  // destroyed after the dict is consistent again
+  out = std::move(e.value);
   e.hash = kDead;
   block.fingerprints()[pos] = 0;
   --block.live;
@@ -340,10 +351,8 @@ void Dict::set(Name key, Value value) {
 }
 
 Value Dict::pop(Name key) {
-  Value* v = find(key);
-  if (v == nullptr) detail::throw_key_error(key.text());
-  Value out = std::move(*v);
-  erase(key);
+  Value out;
+  if (!take(key, out)) detail::throw_key_error(key.text());
   return out;
 }
 

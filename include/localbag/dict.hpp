@@ -331,6 +331,7 @@ class Dict {
   void fill_index() noexcept;
   void compact() noexcept;
   void drop_trailing_dead() noexcept;
+  bool take(Name key, Value& out) noexcept;
   std::uint32_t* probe(std::uint64_t hash, Name key) noexcept;
   Entry* first_entry() noexcept { return block_ != nullptr ? block_->entries() : nullptr; }
   Entry* end_entry() noexcept {

@@ -7,6 +7,7 @@
 
 #include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -54,6 +55,7 @@ constexpr std::uint8_t name_fingerprint(std::uint64_t tag, std::string_view name
       }
     } else {
       __builtin_memcpy(&w, last, 8);
+      if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
     }
     x ^= w * 0xff51afd7ed558ccdull;
   }

@@ -388,6 +388,48 @@ TEST(Dict, SmallDictErasureKeepsOrder) {
   EXPECT_EQ(d.get<int>("k3"), 33);
 }
 
+// A dict with erased entries in its middle, small and indexed, copied and merged: the copy
+// and the merge see only the live entries, in order.
+TEST(Dict, CopyAndUpdateOfADictWithErasedEntries) {
+  for (int n : {10, 64, 100}) {
+    Dict d;
+    for (int i = 0; i < n; ++i) d.set(numbered("k", i), i);
+    Keys expected;
+    for (int i = 0; i < n; ++i) {
+      if (i % 3 == 1) {
+        ASSERT_TRUE(d.erase(numbered("k", i)));
+      } else {
+        expected.push_back(numbered("k", i));
+      }
+    }
+    const Dict copy(d);
+    EXPECT_EQ(copy.keys(), expected) << n;
+    EXPECT_EQ(copy.size(), expected.size()) << n;
+    Dict merged{{"first", 0}};
+    merged.update(d);
+    Keys merged_keys{"first"};
+    merged_keys.insert(merged_keys.end(), expected.begin(), expected.end());
+    EXPECT_EQ(merged.keys(), merged_keys) << n;
+    Dict moved_into{{"first", 0}};
+    moved_into.update(Dict(d));
+    EXPECT_EQ(moved_into.keys(), merged_keys) << n;
+    for (const std::string& k : expected) ASSERT_EQ(copy.get<int>(k), merged.get<int>(k)) << k;
+  }
+}
+
+// pop() by a name that views a string held in the very value being popped (`d.pop(d[k])`):
+// the value moves out, and the name must not be read again.
+TEST(Dict, PopByANameThatViewsThePoppedValue) {
+  Dict d;
+  d.set("a", 1);
+  d.set("k", std::string("k"));
+  d.set("z", 2);
+  const Value out = d.pop(d.get<std::string>("k"));
+  EXPECT_EQ(out.get<std::string>(), "k");
+  EXPECT_EQ(d.keys(), (Keys{"a", "z"}));
+  EXPECT_FALSE(d.contains("k"));
+}
+
 TEST(Dict, LargeDictAllFoundAfterHalfErased) {
   Dict d;
   for (int i = 0; i < 5000; ++i) d.set(numbered("n", i), i);

@@ -246,7 +246,9 @@ std::function<std::unique_ptr<DictFixture>()> dicts_with(int entries, int other_
 std::string dicts_state(DictFixture& f) { return repr(f.d) + " | " + repr(f.other); }
 
 TEST(FaultInjection, DictGrowthAndUpdate) {
-  for (int entries : {0, 5, 7, 8, 14, 16, 30}) {
+  // Sizes around the block's doublings, the 64-entry scan limit (an update from 56 or 63 entries
+  // builds the index), and an indexed dict.
+  for (int entries : {0, 5, 7, 8, 14, 16, 30, 56, 63, 64, 100}) {
     const std::string tag = " at size " + std::to_string(entries);
     for_every_fault<DictFixture>(
         ("Dict::set" + tag).c_str(), dicts_with(entries, 0),

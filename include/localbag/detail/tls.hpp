@@ -2,7 +2,7 @@
 #pragma once
 // LOCALBAG_TLS declares one of localbag's per-thread variables: `__thread` (plain data, so no
 // TLS wrapper function and no dynamic initialization) with the initial-exec TLS model. An access
-// is then one %fs-relative load, with no call to __tls_get_addr, both in the library's own code
+// is then a GOT load and one %fs-relative access, with no call to __tls_get_addr, in the library
 // and in the fast path inlined into another shared object (a plugin, a Python extension
 // module). The price: when liblocalbag.so is loaded by dlopen, its TLS (120 bytes) comes from
 // glibc's static TLS reserve (docs/design.md, "Per-thread variables").
