@@ -7,7 +7,9 @@ All ratios are of medians from the same run (aggregate "median" entries when the
 --benchmark_repetitions, else the median of the iteration entries). The time of a case ("time"
 below) is its CPU time by default: on a shared machine a busy neighbour inflates wall-clock
 time (preemption) but hardly the thread's CPU time. Cases timed by hand (UseManualTime) and
-runs of 2 threads always use their real time; throughput uses items_per_second.
+runs of 2 threads always use their real time; throughput uses items_per_second. A ratio target
+whose limit lies within twice the run's own spread (from the repetitions' coefficients of
+variation) is marked NOISY: one run on that machine cannot tell met from not met.
 
 Usage: ratios.py BENCH.json [--cpython CPYTHON.json] [--time cpu|real] [--strict]
   --cpython  the output of `cpython_local.py --json`, shown beside the matching cases
@@ -16,6 +18,7 @@ Usage: ratios.py BENCH.json [--cpython CPYTHON.json] [--time cpu|real] [--strict
 
 import argparse
 import json
+import math
 import re
 import statistics
 import sys
@@ -41,7 +44,7 @@ def load(path, time="cpu"):
     for manual-time cases and runs of more than one thread."""
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
-    medians, samples = {}, {}
+    medians, samples, cvs = {}, {}, {}
     for b in data.get("benchmarks", []):
         name = case_name(b.get("run_name", b["name"]))
         scale = _UNIT_NS.get(b.get("time_unit", "ns"), 1.0)
@@ -53,8 +56,14 @@ def load(path, time="cpu"):
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") == "median":
                 medians[name] = values
+            elif b.get("aggregate_name") == "cv":
+                # The coefficient of variation over the repetitions (a fraction, not a time).
+                cvs[name] = b.get("real_time" if wall else "cpu_time")
         else:
             samples.setdefault(name, []).append(values)
+    for name, cv in cvs.items():
+        if name in medians and cv is not None:
+            medians[name]["cv"] = cv
     for name, runs in samples.items():
         if name not in medians:
             keys = {k for r in runs for k in r if k != "error"}
@@ -124,28 +133,40 @@ def scaling_target(m, case, label, limit):
     return (f"{label} throughput, 2 threads / 1 thread", scaling, limit, "ge", detail)
 
 
+def ratio_target(m, text, a, b, limit):
+    """The target "median of `a` / median of `b` <= limit", as a row of targets(). With the
+    repetitions' coefficients of variation (cv) of both cases, the ratio's own spread is about
+    sqrt(cv_a^2 + cv_b^2); when the limit lies within twice that of the measured ratio, one run
+    cannot tell met from not met, and the row says NOISY."""
+    x, y = _get(m, a, "time"), _get(m, b, "time")
+    value = x / y if x is not None and y else None
+    cva, cvb = _get(m, a, "cv"), _get(m, b, "cv")
+    detail = ""
+    if value is not None and cva is not None and cvb is not None:
+        spread = math.sqrt(cva * cva + cvb * cvb)
+        detail = f"cv {100 * cva:.0f}% / {100 * cvb:.0f}%"
+        if abs(value - limit) <= 2 * spread * value:
+            detail += " -> NOISY: the limit is within the run's spread; re-run on a quieter machine"
+    return (text, value, limit, "le", detail)
+
+
 def targets(m):
     """[(target text, measured, limit, 'le'|'ge', detail)] for the performance targets."""
     out = []
-
-    def ratio(a, b, field="time"):
-        x, y = _get(m, a, field), _get(m, b, field)
-        return x / y if x is not None and y else None
-
     for size, vs_tls, vs_absl in ((8, 0.5, 0.8), (64, 0.8, 1.0)):
         case = f"BM_localbag_get_string/{size}"
-        out.append((f"get_string/{size} / tls_map_get",
-                    ratio(case, "BM_baseline_tls_map_get"), vs_tls, "le", ""))
-        out.append((f"get_string/{size} / absl_map_get",
-                    ratio(case, "BM_baseline_absl_map_get"), vs_absl, "le", ""))
-    out.append(("get_key / boost_tss_get",
-                ratio("BM_localbag_get_key", "BM_baseline_boost_tss_get"), 0.25, "le", ""))
-    out.append(("set_del_new / tls_map_set_del",
-                ratio("BM_localbag_set_del_new", "BM_baseline_tls_map_set_del"), 1.0, "le", ""))
-    out.append(("call_method / tls_map_call",
-                ratio("BM_localbag_call_method", "BM_baseline_tls_map_call"), 1.5, "le", ""))
-    out.append(("get_default/1 / get_string/8",
-                ratio("BM_localbag_get_default/1", "BM_localbag_get_string/8"), 1.2, "le", ""))
+        out.append(ratio_target(m, f"get_string/{size} / tls_map_get", case,
+                                "BM_baseline_tls_map_get", vs_tls))
+        out.append(ratio_target(m, f"get_string/{size} / absl_map_get", case,
+                                "BM_baseline_absl_map_get", vs_absl))
+    out.append(ratio_target(m, "get_key / boost_tss_get", "BM_localbag_get_key",
+                            "BM_baseline_boost_tss_get", 0.25))
+    out.append(ratio_target(m, "set_del_new / tls_map_set_del", "BM_localbag_set_del_new",
+                            "BM_baseline_tls_map_set_del", 1.0))
+    out.append(ratio_target(m, "call_method / tls_map_call", "BM_localbag_call_method",
+                            "BM_baseline_tls_map_call", 1.5))
+    out.append(ratio_target(m, "get_default/1 / get_string/8", "BM_localbag_get_default/1",
+                            "BM_localbag_get_string/8", 1.2))
     out.append(scaling_target(m, "BM_localbag_get_string/8", "get_string/8", 1.9))
     out.append(scaling_target(m, "BM_localbag_get_key_mixed_layouts",
                               "get_key, one Key, mixed layouts", 1.8))
@@ -234,6 +255,8 @@ def print_targets(ts):
             verdict = "met" if met else "NOT MET"
             if "UNRELIABLE" in detail:
                 verdict += " (unreliable)"
+            elif "NOISY" in detail:
+                verdict += " (noisy)"
             all_met = all_met and met
         vs = "-" if value is None else f"{value:.2f}"
         ls = ("<= " if sense == "le" else ">= ") + f"{limit:g}"
