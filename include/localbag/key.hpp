@@ -63,9 +63,9 @@ constexpr std::uint8_t name_fingerprint(std::uint64_t tag, std::string_view name
 }
 }  // namespace detail
 
-/// An interned attribute name: the text, its hash and tag, computed once at construction. Build
-/// it once (a `static const Key`) and reuse it on
-/// hot paths; it is immutable, and may be shared by any number of threads.
+/// An interned attribute name: the text, its hash, tag and fingerprint, computed once at
+/// construction. Build it once (a `static const Key`) and reuse it on hot paths; it is
+/// immutable, and may be shared by any number of threads.
 class Key {
  public:
   /// A key for `name`: copies the text and computes its hash and tag now.
