@@ -67,7 +67,9 @@ class Dict {
     std::uint32_t used;      // entries constructed, live or erased, in insertion order
     std::uint32_t capacity;  // room for this many entries
     std::uint32_t live;      // entries not erased: the dict's size
-    std::uint32_t entries_offset;  // from the block's start: the header, then the fingerprints
+    // Where the entries start, from the block's start (past the header and the fingerprints).
+    // Derivable from `capacity`, but kept: a lookup then loads it instead of rounding.
+    std::uint32_t entries_offset;
     static std::size_t fingerprint_bytes(std::size_t capacity) noexcept {
       return (capacity + 15) & ~std::size_t{15};
     }
