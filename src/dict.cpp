@@ -169,14 +169,15 @@ void Dict::fill_index() noexcept {
   }
 }
 
+// Replaces the index with `fresh` (made by allocate_index, or null for none) and fills it.
+void Dict::install_index(std::unique_ptr<std::uint32_t[]> fresh) noexcept {
+  free_index(std::exchange(index_, fresh ? fresh.release() + 1 : nullptr));
+  if (index_ != nullptr) fill_index();
+}
+
 // Rebuilds the index for the live entries, sized for `positions` entry positions. Allocates
 // first, so a failure leaves the dict as it was.
-void Dict::build_index(std::size_t positions) {
-  std::unique_ptr<std::uint32_t[]> fresh = allocate_index(positions);
-  free_index(index_);
-  index_ = fresh.release() + 1;
-  fill_index();
-}
+void Dict::build_index(std::size_t positions) { install_index(allocate_index(positions)); }
 
 // Makes room for `more` appends that then cannot fail: entry storage, and the index they need.
 // May compact or reallocate (positions change, lookups and order do not); allocates before it
@@ -211,11 +212,7 @@ void Dict::make_room(std::size_t more) {
       fresh->live = fresh->used;
     }
     delete_block(std::exchange(block_, fresh));  // moved-from entries: no user code runs
-    free_index(std::exchange(index_, nullptr));
-    if (index) {
-      index_ = index.release() + 1;
-      fill_index();
-    }
+    install_index(std::move(index));
     return;
   }
   const std::size_t positions = used + more;
@@ -250,8 +247,8 @@ Value& Dict::append(std::string&& key, std::uint64_t tag, std::uint64_t hash,
 Value& Dict::insert_new(Name key, Value value) {
   // Everything that can throw happens before the dict changes: the key copy and the room;
   // `value` moves in only after them. A small dict needs no hashes: they are computed when
-  // the index is first built. The key is copied first: `key` may view an entry's own key,
-  // which make_room may move.
+  // the index is first built. The key is copied first: `key` may view a string held in one of
+  // this dict's values, which make_room may move.
   std::string text(key.text());
   const std::uint64_t tag = key.tag();
   const std::uint64_t known = key.known_hash();

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -329,6 +330,7 @@ class Dict {
   Value& insert_new(Name key, Value value);
   void make_room(std::size_t more);
   Value& append(std::string&& key, std::uint64_t tag, std::uint64_t hash, Value&& value) noexcept;
+  void install_index(std::unique_ptr<std::uint32_t[]> fresh) noexcept;
   void build_index(std::size_t positions);
   void fill_index() noexcept;
   void compact() noexcept;
