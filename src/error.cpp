@@ -95,6 +95,12 @@ void throw_not_copyable(std::string_view type) {
   throw TypeError(join({"cannot copy '", type, "' object"}));
 }
 
+void throw_context_entered(std::string_view where) {
+  throw RuntimeError(join({"cannot enter context: it is already entered ", where}));
+}
+
+void throw_context_moved_from() { throw RuntimeError("cannot enter a moved-from context"); }
+
 void throw_not_callable(std::string_view type) {
   throw TypeError(join({"'", type, "' object is not callable"}));
 }

@@ -9,20 +9,26 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <functional>
 
+#include <boost/intrusive/circular_list_algorithms.hpp>
+
+#include "localbag/detail/throw.hpp"
 #include "localbag/stats.hpp"
 
 namespace localbag::detail {
 
 // The fast path's table: plain data, so no TLS wrapper and no dynamic initialization.
 LOCALBAG_TLS RecordTable tls_table;
+LOCALBAG_TLS ScopeLink* tls_scope;
+LOCALBAG_TLS ContextHead* tls_implicit;
 
 namespace {
 
-using ThreadList = boost::intrusive::list<
-    ThreadState, boost::intrusive::member_hook<ThreadState, boost::intrusive::list_member_hook<>,
-                                               &ThreadState::in_runtime>>;
+using ContextList = boost::intrusive::list<
+    ContextState, boost::intrusive::member_hook<ContextState, boost::intrusive::list_member_hook<>,
+                                                &ContextState::in_runtime>>;
 using SharedSlotsList = boost::intrusive::list<
     SharedSlots, boost::intrusive::member_hook<SharedSlots, boost::intrusive::list_member_hook<>,
                                                &SharedSlots::in_fork_list>>;
@@ -39,13 +45,14 @@ struct Runtime {
   std::uint32_t next_id = 0;
   std::uint64_t live_objects = 0;
   std::uint64_t live_threads = 0;
+  std::uint64_t live_contexts = 0;  // explicit ones
   std::uint64_t live_records = 0;
   std::uint64_t table_bytes = 0;
-  ThreadList threads;  // every ThreadState not yet destroyed
-  // A record names its thread by index (4 bytes, not a pointer): the thread of index i, or
-  // nullptr; indexes of retired threads are reused, last freed first.
-  std::vector<ThreadState*> thread_by_index;
-  std::vector<std::uint32_t> free_thread_indexes;  // capacity >= thread_by_index.size()
+  ContextList contexts;  // every ContextState not yet destroyed, implicit and explicit
+  // A record names its context by index (4 bytes, not a pointer): the context of index i, or
+  // nullptr; indexes of retired contexts are reused, last freed first.
+  std::vector<ContextState*> context_by_index;
+  std::vector<std::uint32_t> free_context_indexes;  // capacity >= context_by_index.size()
 
   // The handoff between batches (RuntimeLock, let_waiters_in): how many threads are blocked
   // taking the mutex, and how many times one of them has got it.
@@ -64,10 +71,17 @@ Runtime& runtime() {
   return *instance;
 }
 
-LOCALBAG_TLS ThreadState* tls_thread;
+LOCALBAG_TLS ContextState* tls_thread;  // this thread's implicit context, once it has one
+// The copies (copy_current_context) this thread is making, innermost first: a value's copy
+// constructor may copy a context again, or fork().
+struct CopyMark {
+  const ContextState* source;
+  const CopyMark* outer;
+};
+LOCALBAG_TLS const CopyMark* tls_copies;
 LOCALBAG_TLS bool tls_guard_done;  // this thread's thread_local guard has already run
 
-void thread_exit(ThreadState* thread) noexcept;
+void thread_exit(ContextState* thread) noexcept;
 pthread_key_t exit_key();
 
 // Runs the thread-exit cleanup when the thread's C++ thread_local objects are destroyed: for
@@ -76,7 +90,7 @@ pthread_key_t exit_key();
 // touch, in C++'s reverse order of construction.
 struct ThreadGuard {
   ~ThreadGuard() {
-    if (ThreadState* thread = tls_thread) {
+    if (ContextState* thread = tls_thread) {
       pthread_setspecific(exit_key(), nullptr);  // cleaned here: the key has nothing left to do
       thread_exit(thread);
     }
@@ -93,7 +107,7 @@ thread_local ThreadGuard guard;
 // cleaned up in the next round. (A first touch inside a pthread key destructor still registers
 // the guard, after glibc ran the thread's thread_local destructors: glibc keeps that 32-byte
 // node and never runs it, docs/reliability.md.)
-void exit_key_destructor(void* state) { thread_exit(static_cast<ThreadState*>(state)); }
+void exit_key_destructor(void* state) { thread_exit(static_cast<ContextState*>(state)); }
 
 pthread_key_t exit_key() {
   static const pthread_key_t key = [] {
@@ -107,47 +121,66 @@ pthread_key_t exit_key() {
   return key;
 }
 
-ThreadState& this_thread_state() {
+// Gives `state` an index and lists it; may throw bad_alloc, having changed nothing.
+void register_context(ContextState& state) {
+  Runtime& rt = runtime();
+  const RuntimeLock held;
+  if (!rt.free_context_indexes.empty()) {
+    state.index = rt.free_context_indexes.back();
+    rt.free_context_indexes.pop_back();
+    rt.context_by_index[state.index] = &state;
+  } else {
+    // Room for every index to be returned later, so that returning one never allocates.
+    if (rt.free_context_indexes.capacity() <= rt.context_by_index.size()) {
+      rt.free_context_indexes.reserve(std::max<std::size_t>(16, rt.context_by_index.size() * 2));
+    }
+    state.index = static_cast<std::uint32_t>(rt.context_by_index.size());
+    rt.context_by_index.push_back(&state);
+  }
+  rt.contexts.push_back(state);
+  ++(state.implicit ? rt.live_threads : rt.live_contexts);
+}
+
+ContextState& this_thread_state() {
   if (tls_thread != nullptr) return *tls_thread;
-  auto state = std::make_unique<ThreadState>();
+  auto state = std::make_unique<ContextState>();
   if (pthread_setspecific(exit_key(), state.get()) != 0) throw std::bad_alloc();
   try {
     if (!tls_guard_done) {
       [[maybe_unused]] ThreadGuard* g = &guard;  // odr-use: constructs it, registers its destructor
     }
-    Runtime& rt = runtime();
-    const RuntimeLock held;
-    if (!rt.free_thread_indexes.empty()) {
-      state->index = rt.free_thread_indexes.back();
-      rt.free_thread_indexes.pop_back();
-      rt.thread_by_index[state->index] = state.get();
-    } else {
-      // Room for every index to be returned later, so that returning one never allocates.
-      if (rt.free_thread_indexes.capacity() <= rt.thread_by_index.size()) {
-        rt.free_thread_indexes.reserve(std::max<std::size_t>(16, rt.thread_by_index.size() * 2));
-      }
-      state->index = static_cast<std::uint32_t>(rt.thread_by_index.size());
-      rt.thread_by_index.push_back(state.get());
-    }
-    rt.threads.push_back(*state);
-    ++rt.live_threads;
+    state->implicit = true;
+    register_context(*state);
   } catch (...) {
     pthread_setspecific(exit_key(), nullptr);  // the state is freed: the key must not keep it
     throw;
   }
   tls_thread = state.release();
+  tls_implicit = tls_thread;
   return *tls_thread;
+}
+
+// The context the calling thread's accesses resolve to now.
+ContextState& current_context() {
+  return tls_scope != nullptr ? static_cast<ContextState&>(*tls_scope->context)
+                             : this_thread_state();
 }
 
 // ---- Record tables --------------------------------------------------------------------------
 
 constexpr std::uint32_t kDenseMin = 512;  // ids below this are always dense: 4 KiB at most
 
-void publish_table(const ThreadState& thread) noexcept {
-  tls_table.records = thread.table;
-  tls_table.size = thread.capacity;
-  tls_table.sparse = thread.sparse;
-  tls_table.sparse_mask = thread.sparse_capacity == 0 ? 0 : thread.sparse_capacity - 1;
+RecordTable table_of(const ContextState& context) noexcept {
+  return {context.table, context.capacity,
+          context.sparse_capacity == 0 ? 0 : context.sparse_capacity - 1, context.sparse};
+}
+
+// Updates `context.published` after a change to its table, and `tls_table` too when `context` is the
+// one current on this thread (a copy fills a context that is not current yet).
+void publish_table(ContextState& context) noexcept {
+  context.published = table_of(context);
+  const ContextHead* current = tls_scope != nullptr ? tls_scope->context : tls_thread;
+  if (&context == current) tls_table = context.published;
 }
 
 std::uint32_t sparse_home(std::uint32_t id, std::uint32_t mask) noexcept {
@@ -164,7 +197,7 @@ SparseRecord* sparse_find(SparseRecord* sparse, std::uint32_t mask, std::uint32_
 }
 
 // The table entry of `id` in `thread`'s table, or nullptr when it has none.
-std::atomic<RecordHead*>* entry_of(ThreadState& thread, std::uint32_t id) noexcept {
+std::atomic<RecordHead*>* entry_of(ContextState& thread, std::uint32_t id) noexcept {
   if (id < thread.capacity) return &thread.table[id];
   const std::uint32_t mask = thread.sparse_capacity - 1;
   SparseRecord* e = sparse_find(thread.sparse, mask, id);
@@ -219,7 +252,7 @@ std::uint32_t sparse_capacity_for(std::uint32_t entries) noexcept {
 
 // Rebuilds the sparse part into `spares.sparse` (of sparse_capacity_for(entries) entries),
 // keeping only entries that still hold a record and whose id the dense part does not cover.
-void rebuild_sparse(const RuntimeLock&, ThreadState& thread, TableSpares& spares,
+void rebuild_sparse(const RuntimeLock&, ContextState& thread, TableSpares& spares,
                     RetiredTables& retired) noexcept {
   const std::uint32_t capacity = spares.sparse_capacity;
   SparseRecord* fresh = spares.sparse.get();
@@ -249,15 +282,15 @@ void rebuild_sparse(const RuntimeLock&, ThreadState& thread, TableSpares& spares
   thread.sparse_used = used;
 }
 
-// Makes room for `id` in this thread's table and returns its entry. Called by the owner. The
+// Makes room for `id` in `thread`'s table and returns its entry. Called on the thread where the
+// context is current, or by the copy that fills a new context no one can reach yet. The
 // dense part grows to cover `id` only while it stays within 8 entries per record the thread
 // holds (or kDenseMin); other ids go to the sparse part. Returns nullptr, having set
 // `spares.want_*`, when it needs a larger array than `spares` holds: the caller allocates it
 // without the mutex and calls again.
-std::atomic<RecordHead*>* reserve_entry(const RuntimeLock& held, ThreadState& thread,
+std::atomic<RecordHead*>* reserve_entry(const RuntimeLock& held, ContextState& thread,
                                         std::uint32_t id, TableSpares& spares,
                                         RetiredTables& retired) noexcept {
-  assert(&thread == tls_thread);
   if (id < thread.capacity) return &thread.table[id];
   const std::uint64_t wanted = std::bit_ceil(std::max<std::uint64_t>(16, std::uint64_t{id} + 1));
   const std::uint64_t allowed = std::max<std::uint64_t>(kDenseMin, 8 * (thread.record_count + 1));
@@ -304,7 +337,7 @@ std::atomic<RecordHead*>* reserve_entry(const RuntimeLock& held, ThreadState& th
   return &thread.sparse[i].record;
 }
 
-void free_tables(const RuntimeLock&, ThreadState& thread, RetiredTables& retired) noexcept {
+void free_tables(const RuntimeLock&, ContextState& thread, RetiredTables& retired) noexcept {
   runtime().table_bytes -= std::uint64_t{thread.capacity} * sizeof(std::atomic<void*>) +
                            std::uint64_t{thread.sparse_capacity} * sizeof(SparseRecord);
   retired.table = thread.table;
@@ -317,8 +350,8 @@ void free_tables(const RuntimeLock&, ThreadState& thread, RetiredTables& retired
 // Unlinks `record` from its object's list, its thread's list and its thread's table.
 void unlink(const RuntimeLock&, Record& record) noexcept {
   record.by_object.unlink();
-  record.by_thread.unlink();
-  ThreadState& thread = *runtime().thread_by_index[record.thread_index];
+  record.by_context.unlink();
+  ContextState& thread = *runtime().context_by_index[record.context_index];  // its context
   --thread.record_count;
   std::atomic<RecordHead*>* entry = entry_of(thread, record.object_id);
   assert(entry != nullptr);
@@ -391,12 +424,13 @@ void destroy_all(List& taken) noexcept {
 }
 
 // Destroys `thread`'s records in batches (its values' destructors run on the calling thread),
-// then the thread state. A destructor that touches an object attaches a new record to the
-// thread: the loop takes that one too.
-void retire_thread(ThreadState* thread) noexcept {
+// then the context. A destructor that touches an object attaches a new record to the context
+// current on this thread, which for a thread's exit is that thread's: the loop takes that one
+// too. (An explicit context being retired has no handle left, so it cannot be current.)
+void retire_records(ContextState* thread) noexcept {
   for (bool first = true;; first = false) {
     if (!first) let_waiters_in();
-    ThreadRecords taken;
+    ContextRecords taken;
     RetiredTables retired;
     {
       const RuntimeLock held;
@@ -404,11 +438,11 @@ void retire_thread(ThreadState* thread) noexcept {
         // Nothing links to this thread any more: no other thread will read its table.
         free_tables(held, *thread, retired);
         Runtime& rt = runtime();
-        rt.thread_by_index[thread->index] = nullptr;
-        assert(rt.free_thread_indexes.size() < rt.free_thread_indexes.capacity());
-        rt.free_thread_indexes.push_back(thread->index);  // reserved: cannot throw
-        runtime().threads.erase(ThreadList::s_iterator_to(*thread));
-        --runtime().live_threads;
+        rt.context_by_index[thread->index] = nullptr;
+        assert(rt.free_context_indexes.size() < rt.free_context_indexes.capacity());
+        rt.free_context_indexes.push_back(thread->index);  // reserved: cannot throw
+        rt.contexts.erase(ContextList::s_iterator_to(*thread));
+        --(thread->implicit ? rt.live_threads : rt.live_contexts);
         break;
       }
       take_batch(held, thread->records, taken);
@@ -418,12 +452,14 @@ void retire_thread(ThreadState* thread) noexcept {
   delete thread;
 }
 
-void thread_exit(ThreadState* thread) noexcept {
+void thread_exit(ContextState* thread) noexcept {
   if (thread == nullptr) return;
-  retire_thread(thread);
+  retire_records(thread);
   if (tls_thread == thread) {
     tls_thread = nullptr;
-    tls_table = RecordTable{};
+    tls_implicit = nullptr;
+    // A scope still entered (a thread_local one, say) keeps its context current.
+    tls_table = tls_scope != nullptr ? tls_scope->context->published : RecordTable{};
   }
 }
 
@@ -463,17 +499,39 @@ void fork_release(bool in_child) noexcept {
 
 void fork_parent() noexcept { fork_release(false); }
 
+// Whether one of the scopes entered on this thread has `context` entered.
+bool entered_here(const ContextHead& context) noexcept {
+  for (const ScopeLink* s = tls_scope; s != nullptr; s = s->outer) {
+    if (s->context == &context) return true;
+  }
+  return false;
+}
+
 void fork_child() noexcept {
   fork_release(true);
   runtime().waiting.store(0);  // threads that were waiting do not exist in the child
-  std::vector<ThreadState*> vanished;
+  // Explicit contexts that vanished threads had entered will never be left by them: their scopes'
+  // holds go, and such a context can be entered here.
+  // A copy that a vanished thread was making will not finish: the records it deferred are
+  // destroyed here. A context a vanished thread was retiring (no holds left) is retired here.
+  std::vector<ContextState*> vanished;
+  std::vector<ContextState*> abandoned;
+  ContextRecords deferred;
   {
     const RuntimeLock held;
-    for (ThreadState& t : runtime().threads) {
-      if (&t != tls_thread) vanished.push_back(&t);
+    for (ContextState& c : runtime().contexts) {
+      if (c.implicit && &c != tls_thread) vanished.push_back(&c);
+      if (!c.implicit && c.holds.load() == 0) vanished.push_back(&c);
+      if (!c.implicit && (c.holds.load() & 1) != 0 && !entered_here(c)) abandoned.push_back(&c);
+      // Only the forking thread's own copies (fork() called by a value's copy constructor) go on.
+      c.copying = 0;
+      for (const CopyMark* m = tls_copies; m != nullptr; m = m->outer) c.copying += m->source == &c;
+      if (c.copying == 0) deferred.splice(deferred.end(), c.deferred);
     }
   }
-  for (ThreadState* t : vanished) retire_thread(t);
+  destroy_all(deferred);
+  for (ContextState* c : vanished) retire_records(c);
+  for (ContextState* c : abandoned) drop_holds(c, 1);
 }
 
 Runtime::Runtime() {
@@ -580,6 +638,26 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
   ++rt.live_objects;
 }
 
+namespace {
+
+// Moves the records of `taken` whose context a copy is reading (copy_current_context) to that
+// context's `deferred` list: the copier destroys them when it is done.
+void defer_copied(const RuntimeLock&, ObjectRecords& taken) noexcept {
+  Runtime& rt = runtime();
+  for (auto it = taken.begin(); it != taken.end();) {
+    ContextState& context = *rt.context_by_index[it->context_index];
+    if (context.copying == 0) {
+      ++it;
+      continue;
+    }
+    Record& record = *it;
+    it = taken.erase(it);
+    context.deferred.push_back(record);
+  }
+}
+
+}  // namespace
+
 ObjectState::~ObjectState() {
   Runtime& rt = runtime();
   for (bool done = false, first = true; !done; first = false) {
@@ -588,6 +666,7 @@ ObjectState::~ObjectState() {
     {
       const RuntimeLock held;
       take_batch(held, records, taken);
+      defer_copied(held, taken);
       if (records.empty()) {
         assert(rt.free_ids.size() < rt.free_ids.capacity());  // reserved when handed out
         rt.free_ids.push_back(id);
@@ -601,9 +680,9 @@ ObjectState::~ObjectState() {
 }
 
 Record& attach(ObjectState& object) {
-  ThreadState& thread = this_thread_state();
+  ContextState& thread = current_context();
   auto record = std::make_unique<Record>();
-  record->thread_index = thread.index;
+  record->context_index = thread.index;
   record->object_id = object.id;
   TableSpares spares;
   for (;;) {
@@ -630,6 +709,122 @@ void discard(Record& record) noexcept {
   delete &record;
 }
 
+// ---- Explicit contexts ------------------------------------------------------------------------
+
+ContextState* new_context() {
+  auto context = std::make_unique<ContextState>();
+  register_context(*context);
+  return context.release();
+}
+
+void drop_holds(ContextState* context, std::uint64_t n) noexcept {
+  if (context->holds.fetch_sub(n, std::memory_order_acq_rel) == n) retire_records(context);
+}
+
+void retire_context(ContextHead* context) noexcept {
+  retire_records(static_cast<ContextState*>(context));
+}
+
+void throw_context_entered(const ContextHead& context) {
+  // Read the chain of this thread's scopes: the context's own word says only that it is entered.
+  throw_context_entered(entered_here(context) ? "on this thread" : "on another thread");
+}
+
+void abort_scope_misuse() noexcept {
+  // A scope destroyed on another thread than the one it entered on (held across a co_await that
+  // resumed elsewhere), or out of order: this thread's table would be wrong from here on.
+  std::fputs("localbag: a Context::Scope was left on a thread where it is not the innermost "
+             "one entered (held across a suspension that resumed on another thread?)\n",
+             stderr);
+  std::abort();
+}
+
+namespace {
+
+using ObjectAlgorithms = boost::intrusive::circular_list_algorithms<ObjectRecords::node_traits>;
+
+// Links `copy` into its object's list beside `source` (a record of the same object) and into
+// `context`'s list and table. Returns false, linking nothing, when `source` was unlinked (its
+// object died).
+bool link_copy(ContextState& context, Record& source, Record& copy) {
+  TableSpares spares;
+  for (;;) {
+    spares.allocate();
+    RetiredTables retired;
+    const RuntimeLock held;
+    if (!source.by_object.is_linked()) return false;
+    std::atomic<RecordHead*>* entry =
+        reserve_entry(held, context, source.object_id, spares, retired);
+    if (entry == nullptr) continue;
+    ObjectAlgorithms::link_after(ObjectRecords::value_traits::to_node_ptr(source),
+                                 ObjectRecords::value_traits::to_node_ptr(copy));
+    context.records.push_back(copy);
+    ++context.record_count;
+    entry->store(&copy, std::memory_order_relaxed);
+    ++runtime().live_records;
+    return true;
+  }
+}
+
+// Ends a copy of `source`: returns the records an object's death left to the copier.
+void end_copy(ContextState& source, ContextRecords& deferred) noexcept {
+  const RuntimeLock held;
+  if (--source.copying == 0) deferred.splice(deferred.end(), source.deferred);
+}
+
+}  // namespace
+
+ContextState* copy_current_context() {
+  ContextState& source = current_context();
+  ContextState* fresh = new_context();
+  // The source's records, listed under the mutex; while `copying` is set, an object's death
+  // leaves them to this function instead of destroying them, so they stay readable.
+  std::vector<Record*> sources;
+  try {
+    for (;;) {
+      std::size_t want = 0;
+      {
+        const RuntimeLock held;
+        want = source.record_count;
+        if (sources.capacity() >= want) {
+          for (Record& r : source.records) sources.push_back(&r);
+          ++source.copying;
+          break;
+        }
+      }
+      sources.reserve(want);
+    }
+  } catch (...) {
+    drop_holds(fresh, 2);
+    throw;
+  }
+  ContextRecords deferred;
+  std::exception_ptr failed;
+  const CopyMark mark{&source, tls_copies};
+  tls_copies = &mark;
+  for (Record* from : sources) {
+    // The copy starts without a class view: its first get takes the class's current one.
+    try {
+      auto copy = std::make_unique<Record>();
+      copy->dict = from->dict;  // TypeError for a value that cannot be copied
+      copy->context_index = fresh->index;
+      copy->object_id = from->object_id;
+      if (link_copy(*fresh, *from, *copy)) copy.release();
+    } catch (...) {
+      failed = std::current_exception();
+      break;
+    }
+  }
+  tls_copies = mark.outer;
+  end_copy(source, deferred);
+  destroy_all(deferred);
+  if (failed) {
+    drop_holds(fresh, 2);  // destroys the copies made so far, here
+    std::rethrow_exception(failed);
+  }
+  return fresh;
+}
+
 }  // namespace localbag::detail
 
 namespace localbag {
@@ -637,7 +832,8 @@ namespace localbag {
 RuntimeStats runtime_stats() noexcept {
   detail::Runtime& rt = detail::runtime();
   const detail::RuntimeLock held;
-  return {rt.live_objects, rt.live_threads, rt.live_records, rt.next_id, rt.table_bytes};
+  return {rt.live_objects, rt.live_threads, rt.live_records, rt.next_id, rt.table_bytes,
+          rt.live_contexts};
 }
 
 }  // namespace localbag

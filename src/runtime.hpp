@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// Internal: the thread runtime. Who owns a thread's record for an object, and how it is destroyed
-// when the thread exits, when the object dies, or both at once. See docs/design.md.
+// Internal: the runtime. Who owns a context's record for an object, and how it is destroyed when
+// the context dies (its thread exits, or its last handle goes), when the object dies, or both at
+// once. See docs/design.md.
 //
-// A Record is one (thread, object) pair. It is linked into two intrusive lists, its object's and
-// its thread's, and published in its thread's table at the object's id. All linking, unlinking,
+// A Record is one (context, object) pair. It is linked into two intrusive lists, its object's
+// and its context's, and published in its context's table at the object's id. All linking, unlinking,
 // table growth and table clearing happen under one mutex (runtime_mutex()). Whoever unlinks a
 // record (the exiting thread or the object's destroyer) owns it and destroys it after releasing
 // the mutex, so values' destructors never run under a lock and may use other LocalObjects.
@@ -31,19 +32,19 @@ namespace localbag::detail {
 using AutoUnlinkHook =
     boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
-struct ThreadState;
+struct ContextState;
 
 struct Record : RecordHead {
   Record() = default;
   Record(const Record&) = delete;
   Record& operator=(const Record&) = delete;
   ~Record() { release_view(view); }
-  std::uint32_t thread_index = 0;  // its ThreadState: Runtime::thread_by_index, under the mutex
+  std::uint32_t context_index = 0;  // its ContextState: Runtime::context_by_index, under the mutex
   std::uint32_t object_id = 0;
   AutoUnlinkHook by_object;  // in ObjectState::records
-  AutoUnlinkHook by_thread;  // in ThreadState::records
+  AutoUnlinkHook by_context;  // in ContextState::records
 };
-// A touched (object, thread) pair costs sizeof(Record) before its entries: docs/performance.md.
+// A touched (object, context) pair costs sizeof(Record) before its entries: docs/performance.md.
 static_assert(sizeof(Record) <= 64, "a record grew: check the bytes-per-pair figure");
 
 template <AutoUnlinkHook Record::*Hook>
@@ -51,9 +52,9 @@ using RecordList =
     boost::intrusive::list<Record, boost::intrusive::member_hook<Record, AutoUnlinkHook, Hook>,
                            boost::intrusive::constant_time_size<false>>;
 using ObjectRecords = RecordList<&Record::by_object>;
-using ThreadRecords = RecordList<&Record::by_thread>;
+using ContextRecords = RecordList<&Record::by_context>;
 
-// Guards every record list, every thread's table, the list of threads and the object id free
+// Guards every record list, every context's table, the list of contexts and the object id free
 // list.
 std::mutex& runtime_mutex();
 
@@ -78,7 +79,7 @@ void let_waiters_in() noexcept;
 // prepare handler, which must not wait out a whole cleanup either).
 void lock_runtime_mutex() noexcept;
 
-// One entry of a thread's sparse record table: an object id (kNoId when unused) and the record.
+// One entry of a context's sparse record table: an object id (kNoId when unused) and the record.
 // The id is written only by the owner, under the runtime mutex; the record is cleared by an
 // object's destroyer under that mutex while the owner may be reading it, hence atomic.
 struct SparseRecord {
@@ -87,16 +88,27 @@ struct SparseRecord {
   std::atomic<RecordHead*> record{nullptr};
 };
 
-struct ThreadState {
-  ThreadRecords records;                      // guarded by runtime_mutex()
+// Where records live: a thread's implicit context, or an explicit `Context`. A record names its
+// context by index (Runtime::context_by_index). The table fields mirror what `tls_table` holds
+// on the thread where the context is current; only that thread changes them (under the mutex),
+// and other threads only clear entries in them (under the mutex, at object death).
+struct ContextState : ContextHead {
+  ContextRecords records;                     // guarded by runtime_mutex()
   std::uint64_t record_count = 0;             // records.size(); guarded
-  std::atomic<RecordHead*>* table = nullptr;  // == tls_table.records of the owner; guarded
-  std::uint32_t capacity = 0;                 // == tls_table.size of the owner; guarded
-  SparseRecord* sparse = nullptr;             // == tls_table.sparse of the owner; guarded
+  std::atomic<RecordHead*>* table = nullptr;  // == tls_table.records where current; guarded
+  std::uint32_t capacity = 0;                 // == tls_table.size where current; guarded
+  SparseRecord* sparse = nullptr;             // == tls_table.sparse where current; guarded
   std::uint32_t sparse_capacity = 0;          // 0 or a power of two; guarded
   std::uint32_t sparse_used = 0;              // entries with an id, live or cleared; guarded
-  boost::intrusive::list_member_hook<> in_runtime;  // in the runtime's list of threads
+  boost::intrusive::list_member_hook<> in_runtime;  // in the runtime's list of contexts
   std::uint32_t index = 0;  // what its records hold to name it; set under the runtime mutex
+  bool implicit = false;    // a thread's own context (it dies with the thread)
+
+
+  // While a copy reads this context's dicts (copy_current), records that an object's death
+  // unlinks go to `deferred` instead of being destroyed; the copier destroys them. Guarded.
+  std::uint32_t copying = 0;
+  ContextRecords deferred;
 };
 
 // Slot values shared by all threads (`__slots__`), guarded by their own mutex. fork() takes
@@ -132,14 +144,28 @@ struct ObjectState : ObjectHead {
   ObjectRecords records;                // guarded by runtime_mutex()
 };
 
-// This thread's record for `object`, or nullptr before its first access.
+// The current context's record for `object`, or nullptr before its first access there.
 inline Record* this_thread_record(const ObjectState& object) noexcept {
   return static_cast<Record*>(this_thread_record_head(object));
 }
 
-// Creates and publishes this thread's (empty) record for `object`. Init has not run.
+// Creates and publishes the current context's (empty) record for `object`. Init has not run.
 Record& attach(ObjectState& object);
-// Unpublishes and destroys this thread's record (an init that threw).
+// Unpublishes and destroys a record just attached (an init that threw).
 void discard(Record& record) noexcept;
+
+// ---- Explicit contexts (src/context.cpp, the public side: localbag/context.hpp) --------------
+
+// A new explicit context, empty, with one handle.
+ContextState* new_context();
+// A new explicit context holding a copy of every dict of the calling thread's current context.
+// Throws (and creates nothing) when a value cannot be copied.
+ContextState* copy_current_context();
+// Drops `n` of `context`'s holds (2 for a handle, 1 for a leave); the last one retires it, on
+// the calling thread.
+void drop_holds(ContextState* context, std::uint64_t n) noexcept;
+
+
+
 
 }  // namespace localbag::detail

@@ -33,17 +33,22 @@ NOT_IN_TREE = {
 OLD_NAMES_ALLOWED = {"CHANGELOG.md"}
 
 # Words a reader of the repository cannot follow, and names of concepts that were renamed
-# (docs/style.md, Vocabulary): (pattern, what to write instead).
+# (docs/style.md, Vocabulary): (pattern, what to write instead). The renamed ones come after
+# RENAMED_FROM.
 BANNED = [
     (r"\bseed\x27s\b|\bseed\s+design\b|\bseed\.py\b|\bthe\s+seed \(|\bthe\s+seed\x27?s? "
      r"(?:design|module|docstring|walkthrough)",
      "name the thing: CPython's _threading_local module, Python Cookbook recipe 12.6"),
     (r"\bthe\s+brief\b", "say what the requirement is and where it is written"),
     (r"\bissue\s+#?[0-9]+\b", "say what the thing is, not which tracker entry asked for it"),
+    # RENAMED_FROM
     (r"\bSlotHead\b|\bObjectCore\b|\bThreadTable\b|\bthis_thread_slot|\blive_slots\b"
      r"|\bdefaults_generation\b|\bensure_slot\b",
      "a (thread, object) pair is a record: Record, RecordHead, ObjectState, live_records"),
+    (r"\bThreadState\b|\bThreadRecords\b|\bthread_by_index\b|\bfree_thread_indexes\b",
+     "records belong to a context: ContextState, ContextRecords, context_by_index"),
 ]
+RENAMED_FROM = 3  # BANNED[3:] are old names of renamed concepts
 
 
 def tracked_files():
@@ -148,7 +153,7 @@ def check_vocabulary(files, errors):
             continue
         for lineno, line in enumerate(text.splitlines(), 1):
             for pattern, instead in BANNED:
-                if pattern is BANNED[-1][0] and f in OLD_NAMES_ALLOWED:
+                if BANNED.index((pattern, instead)) >= RENAMED_FROM and f in OLD_NAMES_ALLOWED:
                     continue
                 m = re.search(pattern, line, re.I if "seed" in pattern or "brief" in pattern
                               or "issue" in pattern else 0)

@@ -20,8 +20,8 @@ class Error : public std::runtime_error {
   /// An error of the Python class named `python_type`, with `message` as `what()`. The name is
   /// not copied: it must outlive the exception (a string literal, as every localbag error uses).
   Error(const char* python_type, std::string message);
-  /// The Python class name: `"AttributeError"`, `"TypeError"`, `"ValueError"`, `"KeyError"` or
-  /// `"NameError"`.
+  /// The Python class name: `"AttributeError"`, `"TypeError"`, `"ValueError"`, `"KeyError"`,
+  /// `"NameError"` or `"RuntimeError"`.
   const char* python_type() const noexcept { return python_type_; }
   /// `python_type()`, a colon and a space, and `what()`: a Python traceback's last line.
   std::string to_string() const;
@@ -65,6 +65,15 @@ class NameError : public Error {
  public:
   /// A `NameError` whose `what()` is `message` (the text after the class name).
   explicit NameError(std::string message) : Error("NameError", std::move(message)) {}
+};
+
+/// A context entered where it may not be: on a second thread, or again on its own thread (as
+/// Python's `Context.run` refuses a context that is already entered); or a moved-from `Context`
+/// entered.
+class RuntimeError : public Error {
+ public:
+  /// A `RuntimeError` whose `what()` is `message` (the text after the class name).
+  explicit RuntimeError(std::string message) : Error("RuntimeError", std::move(message)) {}
 };
 
 }  // namespace localbag

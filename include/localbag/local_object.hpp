@@ -30,13 +30,19 @@ namespace localbag {
 /// **Ownership.** A `LocalObject` is a reference, like a Python variable: copying it makes a
 /// second reference to the same object (`a == b`), and the object lives until its last
 /// reference is destroyed. Give each thread its own copy (capture it by value) and no use can
-/// dangle. When the object dies, every thread's `Dict` for it is destroyed at once, on the
-/// thread that dropped the last reference; when a thread exits, its dicts are destroyed on that
-/// thread. A moved-from `LocalObject` may only be assigned to or destroyed.
+/// dangle. When the object dies, its `Dict` in every context (every thread's, every explicit
+/// `Context`'s) is destroyed at once, on the thread that dropped the last reference, except one
+/// that `Context::copy_current` is reading at that moment: the copying thread destroys it when
+/// its copy is done. When a thread exits, its dicts are destroyed on that thread; when a
+/// `Context` dies, its dicts are destroyed where its last handle or scope went. A moved-from
+/// `LocalObject` may only be assigned to or destroyed.
 ///
 /// **Threads.** Every member may be called from any thread at any time; each thread sees its
 /// own attributes. The first access from a thread (of any kind: get, set, del, has, dict, call)
 /// runs the class's init in that thread, with the arguments the object was constructed with.
+/// More exactly, each access reads the dict of the calling thread's current context: its own
+/// implicit one, or the `Context` a `Context::Scope` entered there (localbag/context.hpp), and
+/// init runs once per (context, object).
 ///
 /// **Lookup** follows Python: slots first (they are data descriptors), then this thread's dict,
 /// then class attributes along the base chain; otherwise
@@ -44,8 +50,10 @@ namespace localbag {
 ///
 /// **Values out.** `get`, `try_get` and `getattr` return copies, because the value may be a
 /// class attribute or slot that other threads can change. `ref`, `find` and `dict()` return
-/// references into this thread's own dict; they stay valid in this thread until it inserts
-/// into or erases from that dict (see `Dict`), and must not be handed to another thread.
+/// references into the current context's dict (this thread's own, or that of the `Context`
+/// entered); they stay valid until that dict is inserted into or erased from (see `Dict`) or
+/// its context dies (a `Context` can die as its scope is left), and must not be handed to
+/// another thread.
 class LocalObject {
  public:
   /// `threading.local()`: an object of the root class `local`.

@@ -12,6 +12,7 @@
 #include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include "localbag/class.hpp"         // IWYU pragma: export
+#include "localbag/context.hpp"       // IWYU pragma: export
 #include "localbag/dict.hpp"          // IWYU pragma: export
 #include "localbag/error.hpp"         // IWYU pragma: export
 #include "localbag/key.hpp"           // IWYU pragma: export
@@ -23,6 +24,6 @@
 #include "localbag/version.hpp"       // IWYU pragma: export
 
 /// \namespace localbag
-/// Everything localbag gives users: `LocalObject`, `Class` and `ClassSpec`, `Registry`, `Dict`,
+/// Everything localbag gives users: `LocalObject`, `Class` and `ClassSpec`, `Registry`, `Context`, `Dict`,
 /// `Value`, `Name` and `Key`, the `Error` classes, `repr` and `runtime_stats`. What public inline
 /// code needs besides is in `localbag::detail`, which is not API.

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: MIT
 #pragma once
-// The part of the runtime that the inline fast path reads: this thread's table of records,
-// indexed by object id. A record is what one (thread, object) pair owns: the thread's dict for
-// the object and the class view it reads. The rest of the runtime (ownership, cleanup) lives in
-// src/runtime.hpp.
+// The part of the runtime that inline code reads: the table of records of the context current
+// on this thread, indexed by object id, and what entering and leaving a context (a scope, in
+// localbag/context.hpp) reads and writes. A record is what one (context, object) pair owns: the
+// context's dict for the object and the class view it reads. The rest of the runtime
+// (ownership, cleanup) lives in src/runtime.hpp.
 //
-// Only the owning thread reads its table without a lock. Other threads write an entry (to
-// nullptr, when the object dies) only under the runtime mutex, and the owner grows its table only
-// under that mutex, so the owner's unlocked reads race with nothing; entries are atomics so that
-// the cross-thread store on object death is well defined.
+// Only the thread where a context is current reads its table without a lock. Other threads
+// write an entry (to nullptr, when the object dies) only under the runtime mutex, and the table
+// grows only under that mutex, on that thread, so the unlocked reads race with nothing; entries
+// are atomics so that the cross-thread store on object death is well defined. A context moves to
+// another thread only through a leave and an enter, which synchronise (ContextHead::holds).
 
 #include <atomic>
 #include <cstdint>
@@ -26,7 +28,7 @@ struct RecordHead {
   ViewRef view;
 };
 
-// This thread's records, indexed by object id: a dense array for the ids up to `size`, which the
+// A context's records, indexed by object id (tls_table: the current context's): a dense array for the ids up to `size`, which the
 // inline fast path reads, and, for ids above it that the thread touched, a small hash map that
 // only out-of-line code reads (runtime.cpp). The dense part grows only as far as the number of
 // records the thread holds justifies, so a thread's table stays proportional to what it touched
@@ -41,6 +43,48 @@ struct RecordTable {
 };
 
 extern LOCALBAG_TLS RecordTable tls_table;
+
+// What entering a context (localbag/context.hpp) reads and writes, inline: the rest of the
+// context is src/runtime.hpp's ContextState.
+struct ContextHead {
+  // The handles (2 each) and the scope that has the context entered (bit 0). Entering sets
+  // bit 0 (an atomic or, acquire); finding it set means the context is entered elsewhere, and
+  // nothing changed. Leaving subtracts it (acquire and release). That pairing orders all that a
+  // context's dicts saw before a leave, on one thread, before the next enter, on any thread:
+  // the whole of a migration's synchronisation. Whoever brings it to 0 retires the context.
+  std::atomic<std::uint64_t> holds{2};
+  // What tls_table holds while this context is current: written by the thread where it is
+  // current, under the runtime mutex (src/runtime.cpp, publish_table).
+  RecordTable published{};
+};
+
+// One entered scope, in the chain of the scopes entered on its thread, innermost first: its
+// context, and the scope it is nested in.
+struct ScopeLink {
+  ContextHead* context;
+  ScopeLink* outer;
+};
+
+// The innermost scope entered on this thread, or nullptr when the thread's implicit context is
+// current.
+extern LOCALBAG_TLS ScopeLink* tls_scope;
+// This thread's implicit context, or nullptr before the thread's first access.
+extern LOCALBAG_TLS ContextHead* tls_implicit;
+
+// The table of the context that is current on this thread once the scope `link` has left.
+inline RecordTable table_after(const ScopeLink& link) noexcept {
+  if (link.outer != nullptr) return link.outer->context->published;
+  const ContextHead* implicit = tls_implicit;
+  return implicit != nullptr ? implicit->published : RecordTable{};
+}
+
+// Out of line (src/runtime.cpp), for the scope's inline enter and leave: destroys a context whose
+// holds reached 0, with its dicts, on the calling thread; throws the RuntimeError of a context
+// already entered; aborts on a scope left on a thread where it is not the innermost one.
+void retire_context(ContextHead* context) noexcept;
+[[noreturn]] void throw_context_entered(const ContextHead& context);
+[[noreturn]] void abort_scope_misuse() noexcept;
+
 
 // This thread's record for an id at or above the dense size, or nullptr.
 RecordHead* sparse_record_head(std::uint32_t id) noexcept;

@@ -71,4 +71,10 @@ using TypeNameFn = std::string (*)();
 // NameError: name 'X' is not defined
 [[noreturn]] void throw_not_defined(std::string_view name);
 
+// RuntimeError: cannot enter context: it is already entered (where: "on this thread" or "on
+// another thread")
+[[noreturn]] void throw_context_entered(std::string_view where);
+// RuntimeError: cannot enter a moved-from context
+[[noreturn]] void throw_context_moved_from();
+
 }  // namespace localbag::detail
