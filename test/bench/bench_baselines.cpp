@@ -38,6 +38,18 @@ void BM_baseline_thread_local_int(benchmark::State& state) {
 }
 BENCHMARK(BM_baseline_thread_local_int);
 
+// ---- An uncontended std::mutex, locked and unlocked: what entering and leaving a context is
+// measured against. ----
+
+void BM_baseline_mutex_lock_unlock(benchmark::State& state) {
+  std::mutex mutex;
+  for (auto _ : state) {
+    const std::lock_guard lock(mutex);
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_baseline_mutex_lock_unlock);
+
 // ---- Hand-rolled: thread_local unordered_map<string, any>, find by literal, any_cast. ----
 
 thread_local AnyMap tls_map;

@@ -87,12 +87,17 @@ def baseline_of(case):
         return "BM_baseline_tls_map_set_del", "hand-rolled map insert + erase"
     if case == "BM_localbag_call_method":
         return "BM_baseline_tls_map_call", "hand-rolled map of std::function"
+    if case.startswith("BM_localbag_get_string_in_context/"):
+        return case.replace("_in_context", ""), "the same get, thread's own context"
+    if case == "BM_localbag_context_enter_leave":
+        return "BM_baseline_mutex_lock_unlock", "uncontended std::mutex lock + unlock"
     if case in ("BM_localbag_set_existing", "BM_localbag_hasattr_miss"):
         return "BM_baseline_tls_map_get", "hand-rolled map GET (scale only)"
     if case.startswith("BM_baseline_") and case not in ("BM_baseline_tls_map_get",
                                                          "BM_baseline_thread_local_int",
                                                          "BM_baseline_tls_map_set_del",
-                                                         "BM_baseline_tls_map_call"):
+                                                         "BM_baseline_tls_map_call",
+                                                         "BM_baseline_mutex_lock_unlock"):
         return "BM_baseline_tls_map_get", "hand-rolled TLS map"
     return None
 
@@ -187,6 +192,20 @@ def targets(m):
                    "ns_per_object") for n in (10, 100, 1000, 10000)]
         out.append((f"create+destroy (touching:{touching}) ns/object, max/min over live=10..10000",
                     _spread(ns), 2.0, "le", " ".join("-" if v is None else f"{v:.0f}" for v in ns)))
+    out.append(ratio_target(m, "get_string_in_context/8 / get_string/8",
+                            "BM_localbag_get_string_in_context/8", "BM_localbag_get_string/8",
+                            1.05))
+    out.append(ratio_target(m, "context_enter_leave / mutex_lock_unlock",
+                            "BM_localbag_context_enter_leave", "BM_baseline_mutex_lock_unlock",
+                            1.0))
+    # A context's life is O(objects touched): the cost per object touched, over 1 and over 8
+    # (each less the empty context's), may differ by at most 2x.
+    life = {n: _get(m, f"BM_localbag_context_create_destroy/{n}", "time") for n in (0, 1, 8)}
+    per = [None if life[n] is None or life[0] is None else (life[n] - life[0]) / n
+           for n in (1, 8)]
+    out.append(("context create+destroy ns per object touched, max/min over 1 and 8",
+                _spread(per), 2.0, "le",
+                " ".join(f"{n}: {life[n]:.0f} ns" for n in (0, 1, 8) if life[n] is not None)))
     out.append(("bytes per touched (object, thread) pair",
                 _get(m, "BM_localbag_memory", "bytes_per_pair"), 96.0, "le", ""))
     # A fresh thread's record table after 1,000,000 objects came and went: touching one new
