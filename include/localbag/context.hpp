@@ -55,11 +55,15 @@ class Context {
   /// copies the dict that init is filling, as it stands, and init does not run in the copy.
   [[nodiscard]] static Context copy_current();
 
+  /// A second handle to the same context.
   Context(const Context& other) noexcept;
-  /// Leaves `other` empty: it may only be destroyed or assigned to.
+  /// Takes `other`'s handle, leaving `other` empty: it may only be destroyed or assigned to.
   Context(Context&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  /// Makes this a handle to `other`'s context, dropping the one it had.
   Context& operator=(const Context& other) noexcept;
+  /// Takes `other`'s handle, dropping the one this had; `other` is left empty.
   Context& operator=(Context&& other) noexcept;
+  /// Drops the handle; the last handle or scope to go destroys the context's dicts, here.
   ~Context();
 
   /// Runs `f()` with this context entered, and returns what it returns: `Context.run(f)`.
