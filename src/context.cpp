@@ -7,9 +7,7 @@ namespace localbag {
 
 Context::Context() : state_(detail::new_context()) {}
 
-Context Context::copy_current() {
-  return Context(detail::copy_current_context());
-}
+Context Context::copy_current() { return Context(detail::copy_current_context()); }
 
 Context::Context(const Context& other) noexcept : state_(other.state_) {
   if (state_ != nullptr) state_->holds.fetch_add(2, std::memory_order_relaxed);

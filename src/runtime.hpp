@@ -104,7 +104,6 @@ struct ContextState : ContextHead {
   std::uint32_t index = 0;  // what its records hold to name it; set under the runtime mutex
   bool implicit = false;    // a thread's own context (it dies with the thread)
 
-
   // While a copy reads this context's dicts (copy_current), records that an object's death
   // unlinks go to `deferred` instead of being destroyed; the copier destroys them. Guarded.
   std::uint32_t copying = 0;
@@ -164,8 +163,5 @@ ContextState* copy_current_context();
 // Drops `n` of `context`'s holds (2 for a handle, 1 for a leave); the last one retires it, on
 // the calling thread.
 void drop_holds(ContextState* context, std::uint64_t n) noexcept;
-
-
-
 
 }  // namespace localbag::detail

@@ -26,7 +26,8 @@ struct StateWitness {
   explicit StateWitness(std::atomic<int>& counter) : destroyed(&counter) {}
   StateWitness(const StateWitness&) = delete;
   StateWitness& operator=(const StateWitness&) = delete;
-  StateWitness(StateWitness&& other) noexcept : destroyed(std::exchange(other.destroyed, nullptr)) {}
+  StateWitness(StateWitness&& other) noexcept
+      : destroyed(std::exchange(other.destroyed, nullptr)) {}
   StateWitness& operator=(StateWitness&&) = delete;
   ~StateWitness() {
     if (destroyed != nullptr) ++*destroyed;
@@ -103,18 +104,17 @@ awaitable<void> client(tcp::endpoint at, int id, int requests, ClientTally& tall
   const std::string login = "login " + user + "\n";
   int sent = static_cast<int>(login.size());
   co_await asio::async_write(socket, asio::buffer(login), use_awaitable);
-  std::size_t n = co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), '\n',
-                                                  use_awaitable);
+  std::size_t n =
+      co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), '\n', use_awaitable);
   if (buffer.substr(0, n) != "welcome " + user + "\n") ++tally.wrong;
   buffer.erase(0, n);
   for (int r = 1; r <= requests; ++r) {
     const std::string request = "request\n";
     sent += static_cast<int>(request.size());
     co_await asio::async_write(socket, asio::buffer(request), use_awaitable);
-    n = co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), '\n',
-                                        use_awaitable);
-    const std::string expected = "user=" + user + " request=" + std::to_string(r) +
-                                 " bytes=" + std::to_string(sent) + "\n";
+    n = co_await asio::async_read_until(socket, asio::dynamic_buffer(buffer), '\n', use_awaitable);
+    const std::string expected =
+        "user=" + user + " request=" + std::to_string(r) + " bytes=" + std::to_string(sent) + "\n";
     if (buffer.substr(0, n) != expected) ++tally.wrong;
     ++tally.replies;
     buffer.erase(0, n);
@@ -142,7 +142,10 @@ ConnectionReport run_connections(int connections, int requests, int server_threa
 
   asio::io_context server_io;
   Server server{tcp::acceptor(server_io, tcp::endpoint(asio::ip::address_v4::loopback(), 0)),
-                registry.instantiate("Connection"), &destroyed, {}, {}};
+                registry.instantiate("Connection"),
+                &destroyed,
+                {},
+                {}};
   inits = 0;  // the constructor's init, for this thread
   const tcp::endpoint at = server.acceptor.local_endpoint();
   asio::co_spawn(server_io, accept_all(server, connections), asio::detached);
@@ -155,7 +158,7 @@ ConnectionReport run_connections(int connections, int requests, int server_threa
 
   std::vector<std::thread> threads;
   for (int i = 0; i < server_threads; ++i) threads.emplace_back([&] { server_io.run(); });
-  client_io.run();     // until every client is done
+  client_io.run();                          // until every client is done
   for (std::thread& t : threads) t.join();  // the server runs out of work once all sessions end
 
   ConnectionReport report;

@@ -17,11 +17,11 @@ namespace localbag::examples {
 // What run_connections saw.
 struct ConnectionReport {
   int connections = 0;
-  int replies = 0;             // replies the clients checked
-  int wrong_replies = 0;       // replies that carried another connection's user or count
-  int inits = 0;               // the shared object's init ran (once per connection)
-  int states_destroyed = 0;    // per-connection state objects destroyed when connections ended
-  int server_threads_used = 0; // server threads that ran some connection's step (1 or 2)
+  int replies = 0;              // replies the clients checked
+  int wrong_replies = 0;        // replies that carried another connection's user or count
+  int inits = 0;                // the shared object's init ran (once per connection)
+  int states_destroyed = 0;     // per-connection state objects destroyed when connections ended
+  int server_threads_used = 0;  // server threads that ran some connection's step (1 or 2)
 };
 
 // Starts a loopback server on an io_context driven by `server_threads` threads and

@@ -138,10 +138,10 @@ inline void Task::start(ThreadPool& pool) && { pool.post(std::exchange(handle_, 
 // What run_tasks saw.
 struct TaskReport {
   int tasks = 0;
-  int resumes = 0;          // every resume of every task after its first
-  int migrations = 0;       // resumes on another thread than the task's previous one
-  int wrong_state = 0;      // resumes that found something other than the task's own state
-  int inits = 0;            // times the shared object's init ran (once per task's context)
+  int resumes = 0;              // every resume of every task after its first
+  int migrations = 0;           // resumes on another thread than the task's previous one
+  int wrong_state = 0;          // resumes that found something other than the task's own state
+  int inits = 0;                // times the shared object's init ran (once per task's context)
   bool main_untouched = false;  // the calling thread's own dict never saw a task's attribute
 };
 

@@ -28,9 +28,9 @@ struct RecordHead {
   ViewRef view;
 };
 
-// A context's records, indexed by object id (tls_table: the current context's): a dense array for the ids up to `size`, which the
-// inline fast path reads, and, for ids above it that the thread touched, a small hash map that
-// only out-of-line code reads (runtime.cpp). The dense part grows only as far as the number of
+// A context's records, indexed by object id (tls_table: the current context's): a dense array
+// for the ids up to `size`, which the inline fast path reads, and, for ids above it that the
+// context touched, a small hash map that only out-of-line code reads (runtime.cpp). The dense part grows only as far as the number of
 // records the thread holds justifies, so a thread's table stays proportional to what it touched
 // even when it touches an object with a high id. Plain data so that it can be `__thread`: no
 // dynamic initialization, no TLS wrapper call on access.
@@ -84,7 +84,6 @@ inline RecordTable table_after(const ScopeLink& link) noexcept {
 void retire_context(ContextHead* context) noexcept;
 [[noreturn]] void throw_context_entered(const ContextHead& context);
 [[noreturn]] void abort_scope_misuse() noexcept;
-
 
 // This thread's record for an id at or above the dense size, or nullptr.
 RecordHead* sparse_record_head(std::uint32_t id) noexcept;
