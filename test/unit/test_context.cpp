@@ -25,6 +25,7 @@
 #include "localbag/repr.hpp"
 #include "localbag/stats.hpp"
 #include "context_fixture.hpp"
+#include "first_accesses.hpp"
 #include "test_support.hpp"
 
 
@@ -75,22 +76,7 @@ TEST_F(Contexts, InitRunsOncePerContextOnAnyFirstAccess) {
                               .method("m", [](LocalObject&, Args) -> Value { return 3; }));
   LocalObject obj(cls);
   ASSERT_EQ(inits, 1);  // the implicit context's, at construction
-  const std::vector<std::pair<std::string, std::function<void(LocalObject&)>>> accesses = {
-      {"get", [](LocalObject& o) { EXPECT_EQ(o.get<int>("number"), 2); }},
-      {"try_get", [](LocalObject& o) { EXPECT_EQ(o.try_get<int>("absent"), std::nullopt); }},
-      {"getattr", [](LocalObject& o) { EXPECT_EQ(o.getattr("from_init").get<int>(), 1); }},
-      {"getattr_dict",
-       [](LocalObject& o) { EXPECT_EQ(repr(o.getattr("__dict__")), "{'from_init': 1}"); }},
-      {"hasattr", [](LocalObject& o) { EXPECT_FALSE(o.hasattr("absent")); }},
-      {"setattr", [](LocalObject& o) { o.setattr("y", 5); }},
-      {"delattr", [](LocalObject& o) { o.delattr("from_init"); }},
-      {"delattr_missing",
-       [](LocalObject& o) { EXPECT_THROW(o.delattr("absent"), AttributeError); }},
-      {"dict", [](LocalObject& o) { EXPECT_EQ(repr(o.dict()), "{'from_init': 1}"); }},
-      {"find", [](LocalObject& o) { EXPECT_NE(o.find("from_init"), nullptr); }},
-      {"ref", [](LocalObject& o) { EXPECT_EQ(o.ref<int>("from_init"), 1); }},
-      {"call", [](LocalObject& o) { EXPECT_EQ(o.call("m").get<int>(), 3); }},
-  };
+  const std::vector<test::Access> accesses = test::first_accesses();
   int expected = 1;
   for (const auto& [kind, access] : accesses) {
     Context ctx;
