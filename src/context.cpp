@@ -34,4 +34,6 @@ bool Context::entered() const noexcept {
   return state_ != nullptr && (state_->holds.load(std::memory_order_relaxed) & 1) != 0;
 }
 
+void release_this_thread() noexcept { detail::release_thread_context(); }
+
 }  // namespace localbag

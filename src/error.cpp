@@ -69,6 +69,15 @@ void throw_value_wrong_type(const Value& held, TypeNameFn wanted) {
   throw TypeError(join({"Value holds ", held.type_name(), ", not ", wanted()}));
 }
 
+void throw_int_overflow(TypeNameFn wanted, bool negative) {
+  if (negative) throw OverflowError("can't convert negative int to unsigned");
+  throw OverflowError(join({"Python int too large to convert to C ", wanted()}));
+}
+
+void throw_float_not_integer() {
+  throw TypeError("'float' object cannot be interpreted as an integer");
+}
+
 void throw_null_str() { throw TypeError("expected a str, got a null 'const char*'"); }
 
 void throw_slots_not_identifiers() { throw TypeError("__slots__ must be identifiers"); }

@@ -124,6 +124,35 @@ void repr_str(std::string& out, std::string_view text) {
   out += quote;
 }
 
+void repr_bytes(std::string& out, std::string_view bytes) {
+  out += 'b';
+  // Python's bytes repr: ASCII printables as they are, other bytes as \xNN.
+  const bool has_single = bytes.find('\'') != std::string_view::npos;
+  const bool has_double = bytes.find('"') != std::string_view::npos;
+  const char quote = has_single && !has_double ? '"' : '\'';
+  out += quote;
+  for (const char c : bytes) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == quote || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (u < 0x20 || u >= 0x7f) {
+      char esc[5];
+      std::snprintf(esc, sizeof esc, "\\x%02x", u);
+      out += esc;
+    } else {
+      out += c;
+    }
+  }
+  out += quote;
+}
+
 void repr_list(std::string& out, const List& list) {
   out += '[';
   bool first = true;

@@ -825,6 +825,13 @@ ContextState* copy_current_context() {
   return fresh;
 }
 
+void release_thread_context() noexcept {
+  ContextState* thread = tls_thread;
+  if (thread == nullptr) return;
+  pthread_setspecific(exit_key(), nullptr);  // the key must not clean it up again at exit
+  thread_exit(thread);
+}
+
 }  // namespace localbag::detail
 
 namespace localbag {

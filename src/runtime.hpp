@@ -160,6 +160,8 @@ ContextState* new_context();
 // A new explicit context holding a copy of every dict of the calling thread's current context.
 // Throws (and creates nothing) when a value cannot be copied.
 ContextState* copy_current_context();
+// Ends the calling thread's implicit context now, as its exit would (release_this_thread).
+void release_thread_context() noexcept;
 // Drops `n` of `context`'s holds (2 for a handle, 1 for a leave); the last one retires it, on
 // the calling thread.
 void drop_holds(ContextState* context, std::uint64_t n) noexcept;

@@ -125,4 +125,11 @@ decltype(auto) Context::run(F&& f) const {
   return std::invoke(std::forward<F>(f));
 }
 
+/// Ends the calling thread's own (implicit) context now, as the thread's exit would: its dicts
+/// are destroyed here, exactly once, and the thread's next access starts afresh (init runs
+/// again). A language runtime whose thread state ends before the OS thread does calls this
+/// (the Python binding does, when a thread started by Python's `threading` ends). Scopes
+/// entered on the thread are not affected. Never throws.
+void release_this_thread() noexcept;
+
 }  // namespace localbag

@@ -21,7 +21,7 @@ class Error : public std::runtime_error {
   /// not copied: it must outlive the exception (a string literal, as every localbag error uses).
   Error(const char* python_type, std::string message);
   /// The Python class name: `"AttributeError"`, `"TypeError"`, `"ValueError"`, `"KeyError"`,
-  /// `"NameError"` or `"RuntimeError"`.
+  /// `"NameError"`, `"OverflowError"` or `"RuntimeError"`.
   const char* python_type() const noexcept { return python_type_; }
   /// `python_type()`, a colon and a space, and `what()`: a Python traceback's last line.
   std::string to_string() const;
@@ -65,6 +65,14 @@ class NameError : public Error {
  public:
   /// A `NameError` whose `what()` is `message` (the text after the class name).
   explicit NameError(std::string message) : Error("NameError", std::move(message)) {}
+};
+
+/// A number that does not fit the type asked for: `as<int>()` of an integer beyond `int`'s
+/// range, or of a negative integer as an unsigned type (the numeric policy, docs/python.md).
+class OverflowError : public Error {
+ public:
+  /// An `OverflowError` whose `what()` is `message` (the text after the class name).
+  explicit OverflowError(std::string message) : Error("OverflowError", std::move(message)) {}
 };
 
 /// A context entered where it may not be: on a second thread, or again on its own thread (as

@@ -7,6 +7,7 @@
 #include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
@@ -80,8 +81,10 @@ class LocalObject {
   /// `type(obj)`.
   const ClassRef& type() const noexcept;
 
-  /// `obj.name`, copied out: `AttributeError` when absent, `TypeError` (naming the attribute,
-  /// the type asked for and the type stored) when it holds another type.
+  /// `obj.name`, copied out: `AttributeError` when absent. A value of another type converts by
+  /// the numeric policy (`Value::as`): `get<int>` of a `long`, or of a Python int stored from
+  /// Python, with `OverflowError` when it does not fit; `TypeError` (naming the attribute, the
+  /// type asked for and the type stored) when it does not convert.
   template <class T>
   T get(Name name) const {
     static_assert(std::is_copy_constructible_v<T>,
@@ -89,7 +92,7 @@ class LocalObject {
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
       if (fast.value == nullptr) throw_missing(name.text());
       if (const T* p = fast.value->try_get<T>()) return *p;
-      throw_wrong_type(name.text(), *fast.value, &detail::type_name<T>);
+      return convert<T>(name.text(), *fast.value);
     }
     return get_slow<T>(name.text(), name.key());
   }
@@ -167,6 +170,13 @@ class LocalObject {
   /// `obj.__dict__`, read-only: the same dict as `dict()`, created (and init run) on first use.
   const Dict& dict() const { return const_cast<LocalObject*>(this)->dict(); }
 
+  /// This thread's dict when the current context has touched the object already, else nullptr;
+  /// never runs init or creates anything (a garbage collector's or a debugger's look).
+  Dict* peek_dict() const noexcept { return detail::this_thread_dict(*head_); }
+
+  /// Python's `id(obj)`: the same for every handle of one object, while it lives.
+  std::uintptr_t id() const noexcept { return reinterpret_cast<std::uintptr_t>(head_.get()); }
+
   /// `obj.name(*args)`: calls a method with this object as `self`. `AttributeError` when
   /// absent, ``TypeError: 'int' object is not callable`` when the attribute is not a method.
   Value call(Name name, Args args = {});
@@ -232,6 +242,13 @@ class LocalObject {
   [[noreturn]] void throw_not_own(std::string_view name) const;
   [[noreturn]] void throw_wrong_type(std::string_view name, const Value& held,
                                      detail::TypeNameFn wanted) const;
+  // `get<T>` of a value that is not a T: the numeric policy's conversion (Value::as), or
+  // TypeError naming the attribute.
+  template <class T>
+  [[gnu::cold, gnu::noinline]] T convert(std::string_view text, const Value& held) const {
+    if (std::optional<T> out = detail::try_convert<T>(held)) return std::move(*out);
+    throw_wrong_type(text, held, &detail::type_name<T>);
+  }
   template <class T>
   [[gnu::cold, gnu::noinline]] T get_slow(std::string_view text, const Key* key) const {
     const Name name = name_of(text, key);
@@ -240,7 +257,7 @@ class LocalObject {
           if (const T* p = v.try_get<T>()) {
             out.emplace(*p);
           } else {
-            throw_wrong_type(text, v, &detail::type_name<T>);
+            out.emplace(convert<T>(text, v));
           }
         })) {
       throw_missing(text);

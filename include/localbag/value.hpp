@@ -37,9 +37,27 @@ struct Tuple {
   std::vector<Value> items;
 };
 
+/// Python's `bytes`: a byte string, as opposed to `std::string`, which is a `str`. Reprs as
+/// ``b'...'``.
+struct Bytes {
+  /// The bytes.
+  std::string data;
+  /// Equal when the bytes are.
+  friend bool operator==(const Bytes&, const Bytes&) = default;
+};
+
 namespace detail {
 
-inline constexpr std::size_t kValueBuffer = 32;  // holds a libstdc++ std::string inline
+inline constexpr std::size_t kValueBuffer = 32;
+
+// A number as the numeric policy reads it (Value::as): an integer, signed or not, or a float.
+struct Number {
+  enum class Kind : unsigned char { kSigned, kUnsigned, kFloat };
+  Kind kind = Kind::kSigned;
+  long long i = 0;
+  unsigned long long u = 0;
+  double f = 0;
+};  // holds a libstdc++ std::string inline
 
 // The operations a Value needs on the type it holds; one constant table per type.
 struct ValueOps {
@@ -49,7 +67,17 @@ struct ValueOps {
   void (*relocate)(void* dst, void* src) noexcept;  // move src's content into dst, leave src empty
   void (*copy)(void* dst, const void* src);         // nullptr when the type is move-only
   void (*repr)(std::string& out, const void* object);  // append Python repr of the object
+  // The numeric policy: an integer or floating-point object as a Number; nullptr for every other
+  // type (bool included: a bool converts to no number).
+  void (*number)(const void* object, Number& out) noexcept;
+  // A value of another language (a Python object) as the builtin localbag value for it (an
+  // integer, str, List...), taken by Value::as; nullptr for C++ types.
+  Value (*to_builtin)(const void* object);
 };
+
+// A value of another language registers its own ValueOps through this: Value::as converts it
+// with ops.to_builtin. See ForeignOps.
+struct ValueAccess;
 
 // Whether destroying a moved-from T runs no user code: true for trivially destructible types
 // and for the standard and localbag types whose moved-from state is empty. Moving a value stored
@@ -71,6 +99,8 @@ template <class R, class... A>
 struct MovedFromIsInert<std::function<R(A...)>> : std::true_type {};
 template <>
 struct MovedFromIsInert<Tuple> : std::true_type {};
+template <>
+struct MovedFromIsInert<Bytes> : std::true_type {};
 
 template <class T>
 inline constexpr bool kStoredInline =
@@ -99,6 +129,12 @@ template <class T>
 struct PythonType;  // a type's Python name and repr: detail/value_traits.hpp
 template <class T>
 std::string type_name();
+
+// A value of another language: its PythonType gives `static Value to_builtin(const T&)`.
+template <class T>
+concept HasToBuiltin = requires(const T& object) {
+  PythonType<T>::to_builtin(object);
+};
 
 template <class T>
 T* object_in(void* buffer) noexcept {
@@ -139,12 +175,31 @@ struct OpsFor {
   static void repr(std::string& out, const void* object) {
     PythonType<T>::repr(out, *object_in<T>(const_cast<void*>(object)));
   }
-  static constexpr ValueOps ops{typeid(T),
-                                &type_name<T>,
-                                &destroy,
-                                &relocate,
-                                std::is_copy_constructible_v<T> ? &copy : nullptr,
-                                &repr};
+  static void number(const void* object, Number& out) noexcept {
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      const T value = *object_in<T>(const_cast<void*>(object));
+      if constexpr (std::is_floating_point_v<T>) {
+        out.kind = Number::Kind::kFloat;
+        out.f = static_cast<double>(value);
+      } else if constexpr (std::is_signed_v<T>) {
+        out.kind = Number::Kind::kSigned;
+        out.i = value;
+      } else {
+        out.kind = Number::Kind::kUnsigned;
+        out.u = value;
+      }
+    }
+  }
+  static Value to_builtin(const void* object);
+  static constexpr ValueOps ops{
+      typeid(T),
+      &type_name<T>,
+      &destroy,
+      &relocate,
+      std::is_copy_constructible_v<T> ? &copy : nullptr,
+      &repr,
+      std::is_arithmetic_v<T> && !std::is_same_v<T, bool> ? &number : nullptr,
+      HasToBuiltin<T> ? &to_builtin : nullptr};
 };
 
 template <class T>
@@ -271,6 +326,15 @@ class Value {
     detail::throw_value_wrong_type(*this, &detail::type_name<T>);
   }
 
+  /// The held object as a `T`, by the numeric policy (docs/python.md): the held `T` itself;
+  /// for an integer `T`, any held integer (``OverflowError: Python int too large to convert to
+  /// C int`` when it does not fit, ``can't convert negative int to unsigned`` for a negative one
+  /// and an unsigned `T`); for a floating-point `T`, any held number; and for a value of another
+  /// language (a Python object), its builtin equivalent converted the same way. Throws
+  /// `TypeError` for any other held type. `bool` is not a number here.
+  template <class T>
+  T as() const;
+
   /// The held type (`typeid(None)` for `None`).
   const std::type_info& type() const noexcept { return ops_ ? ops_->type : typeid(None); }
   /// Name of the held type: Python's for the Python-like types (`str`, `NoneType`, `list`,
@@ -297,6 +361,7 @@ class Value {
 
  private:
   friend void repr_append(std::string& out, const Value& value);
+  friend struct detail::ValueAccess;
 
   void take(Value& other) noexcept {
     if (other.ops_ != nullptr) {

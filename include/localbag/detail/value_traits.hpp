@@ -8,6 +8,8 @@
 
 #include <concepts>
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -22,6 +24,7 @@ void repr_float(std::string& out, double value);
 void repr_str(std::string& out, std::string_view text);
 void repr_list(std::string& out, const List& list);
 void repr_tuple(std::string& out, const Tuple& tuple);
+void repr_bytes(std::string& out, std::string_view bytes);
 
 // A user type can give its own repr with a function found by argument-dependent lookup:
 //   std::string localbag_repr(const MyType&);
@@ -45,6 +48,8 @@ struct PythonType {
       return "list";
     } else if constexpr (std::is_same_v<T, Tuple>) {
       return "tuple";
+    } else if constexpr (std::is_same_v<T, Bytes>) {
+      return "bytes";
     } else {
       return demangle(typeid(T));
     }
@@ -67,6 +72,8 @@ struct PythonType {
       repr_list(out, object);
     } else if constexpr (std::is_same_v<T, Tuple>) {
       repr_tuple(out, object);
+    } else if constexpr (std::is_same_v<T, Bytes>) {
+      repr_bytes(out, object.data);
     } else {
       out += '<';
       out += name();
@@ -80,4 +87,96 @@ std::string type_name() {
   return PythonType<T>::name();
 }
 
+template <class T>
+Value OpsFor<T>::to_builtin(const void* object) {
+  if constexpr (HasToBuiltin<T>) {
+    return PythonType<T>::to_builtin(*object_in<T>(const_cast<void*>(object)));
+  } else {
+    return Value();
+  }
+}
+
+struct ValueAccess {
+  static const ValueOps* ops(const Value& v) noexcept { return v.ops_; }
+  static const void* object(const Value& v) noexcept { return v.buffer_; }
+};
+
+// OverflowError: Python int too large to convert to C <wanted> (or, `negative`: can't convert
+// negative int to unsigned)
+[[noreturn]] void throw_int_overflow(TypeNameFn wanted, bool negative);
+// TypeError: 'float' object cannot be interpreted as an integer
+[[noreturn]] void throw_float_not_integer();
+
+// A number as a T, by the numeric policy (Value::as).
+template <class T>
+T number_as(const Number& n) {
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (n.kind) {
+      case Number::Kind::kSigned:
+        return static_cast<T>(n.i);
+      case Number::Kind::kUnsigned:
+        return static_cast<T>(n.u);
+      case Number::Kind::kFloat:
+        break;
+    }
+    return static_cast<T>(n.f);
+  } else {
+    using Limits = std::numeric_limits<T>;
+    if (n.kind == Number::Kind::kFloat) throw_float_not_integer();
+    if (n.kind == Number::Kind::kSigned) {
+      if (n.i < 0) {
+        if constexpr (std::is_unsigned_v<T>) throw_int_overflow(&type_name<T>, true);
+        if (n.i < static_cast<long long>(Limits::min())) throw_int_overflow(&type_name<T>, false);
+      } else if (static_cast<unsigned long long>(n.i) >
+                 static_cast<unsigned long long>(Limits::max())) {
+        throw_int_overflow(&type_name<T>, false);
+      }
+      return static_cast<T>(n.i);
+    }
+    if (n.u > static_cast<unsigned long long>(Limits::max())) {
+      throw_int_overflow(&type_name<T>, false);
+    }
+    return static_cast<T>(n.u);
+  }
+}
+
+// The held object as a T by the numeric policy, or nothing when the held type converts to no
+// T (the caller words that TypeError for its context). Throws OverflowError when it converts
+// but does not fit, and TypeError (naming its builtin equivalent's type) for a value of another
+// language that converts to no T.
+template <class T>
+std::optional<T> try_convert(const Value& v) {
+  if (const T* p = v.template try_get<T>()) return *p;
+  const ValueOps* ops = ValueAccess::ops(v);
+  if (ops == nullptr) return std::nullopt;
+  if (ops->to_builtin != nullptr) {
+    Value builtin = ops->to_builtin(ValueAccess::object(v));
+    if (T* p = builtin.template try_get<T>()) return std::move(*p);
+    if (ValueAccess::ops(builtin) != nullptr && ValueAccess::ops(builtin)->to_builtin == nullptr) {
+      if (std::optional<T> out = try_convert<T>(builtin)) return out;
+    }
+    // Named by what it is in its own language (a Python str is a str), not by its holder's
+    // name.
+    throw_value_wrong_type(builtin, &type_name<T>);
+  }
+  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+    if (ops->number != nullptr) {
+      Number n;
+      ops->number(ValueAccess::object(v), n);
+      return number_as<T>(n);
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace localbag::detail
+
+namespace localbag {
+
+template <class T>
+T Value::as() const {
+  if (std::optional<T> out = detail::try_convert<T>(*this)) return std::move(*out);
+  detail::throw_value_wrong_type(*this, &detail::type_name<T>);
+}
+
+}  // namespace localbag
