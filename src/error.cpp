@@ -74,6 +74,8 @@ void throw_int_overflow(TypeNameFn wanted, bool negative) {
   throw OverflowError(join({"Python int too large to convert to C ", wanted()}));
 }
 
+void throw_float_overflow() { throw OverflowError("int too large to convert to float"); }
+
 void throw_float_not_integer() {
   throw TypeError("'float' object cannot be interpreted as an integer");
 }

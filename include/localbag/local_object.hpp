@@ -246,8 +246,9 @@ class LocalObject {
   // TypeError naming the attribute.
   template <class T>
   [[gnu::cold, gnu::noinline]] T convert(std::string_view text, const Value& held) const {
-    if (std::optional<T> out = detail::try_convert<T>(held)) return std::move(*out);
-    throw_wrong_type(text, held, &detail::type_name<T>);
+    std::optional<Value> shown;
+    if (std::optional<T> out = detail::try_convert<T>(held, shown)) return std::move(*out);
+    throw_wrong_type(text, shown ? *shown : held, &detail::type_name<T>);
   }
   template <class T>
   [[gnu::cold, gnu::noinline]] T get_slow(std::string_view text, const Key* key) const {

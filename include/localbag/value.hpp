@@ -6,6 +6,7 @@
 
 #include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
+#include <concepts>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -50,16 +51,17 @@ namespace detail {
 
 inline constexpr std::size_t kValueBuffer = 32;
 
-// A number as the numeric policy reads it (Value::as): an integer, signed or not, or a float.
+// A number as the numeric policy reads it (Value::as): an integer, signed or not, or a float;
+// or an integer beyond 64 bits (a Python int), `i` its sign (-1 or 1) and `f` its value as a
+// float (an infinity when it exceeds the float range too).
 struct Number {
-  enum class Kind : unsigned char { kSigned, kUnsigned, kFloat };
+  enum class Kind : unsigned char { kSigned, kUnsigned, kFloat, kWide };
   Kind kind = Kind::kSigned;
   long long i = 0;
   unsigned long long u = 0;
   double f = 0;
-};  // holds a libstdc++ std::string inline
+};
 
-// The operations a Value needs on the type it holds; one constant table per type.
 struct ValueOps {
   const std::type_info& type;
   std::string (*name)();                            // Python-style type name
@@ -67,9 +69,11 @@ struct ValueOps {
   void (*relocate)(void* dst, void* src) noexcept;  // move src's content into dst, leave src empty
   void (*copy)(void* dst, const void* src);         // nullptr when the type is move-only
   void (*repr)(std::string& out, const void* object);  // append Python repr of the object
-  // The numeric policy: an integer or floating-point object as a Number; nullptr for every other
-  // type (bool included: a bool converts to no number).
-  void (*number)(const void* object, Number& out) noexcept;
+  // The numeric policy: an integer or floating-point object as a Number (true), or false for an
+  // object that is no number. nullptr for the types that never are one (bool included: a bool
+  // converts to no number). A value of another language (a Python object) may have one that
+  // throws.
+  bool (*number)(const void* object, Number& out);
   // A value of another language (a Python object) as the builtin localbag value for it (an
   // integer, str, List...), taken by Value::as; nullptr for C++ types.
   Value (*to_builtin)(const void* object);
@@ -131,6 +135,13 @@ template <class T>
 std::string type_name();
 
 // A value of another language: its PythonType gives `static Value to_builtin(const T&)`.
+// A value of another language that may be a number: its PythonType gives
+// `static bool number(const T&, Number&)`.
+template <class T>
+concept HasNumber = requires(const T& object, Number& out) {
+  { PythonType<T>::number(object, out) } -> std::same_as<bool>;
+};
+
 template <class T>
 concept HasToBuiltin = requires(const T& object) {
   PythonType<T>::to_builtin(object);
@@ -175,8 +186,10 @@ struct OpsFor {
   static void repr(std::string& out, const void* object) {
     PythonType<T>::repr(out, *object_in<T>(const_cast<void*>(object)));
   }
-  static void number(const void* object, Number& out) noexcept {
-    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+  static bool number(const void* object, Number& out) {
+    if constexpr (HasNumber<T>) {
+      return PythonType<T>::number(*object_in<T>(const_cast<void*>(object)), out);
+    } else if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
       const T value = *object_in<T>(const_cast<void*>(object));
       if constexpr (std::is_floating_point_v<T>) {
         out.kind = Number::Kind::kFloat;
@@ -188,6 +201,9 @@ struct OpsFor {
         out.kind = Number::Kind::kUnsigned;
         out.u = value;
       }
+      return true;
+    } else {
+      return false;
     }
   }
   static Value to_builtin(const void* object);
@@ -198,7 +214,7 @@ struct OpsFor {
       &relocate,
       std::is_copy_constructible_v<T> ? &copy : nullptr,
       &repr,
-      std::is_arithmetic_v<T> && !std::is_same_v<T, bool> ? &number : nullptr,
+      (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) || HasNumber<T> ? &number : nullptr,
       HasToBuiltin<T> ? &to_builtin : nullptr};
 };
 

@@ -9,7 +9,8 @@
 # Environment: BUILD_DIR (default <repo>/build-release), OUT_DIR (default $BUILD_DIR/bench),
 # PYTHON (default /usr/bin/python3, Debian's, which has python3-matplotlib), REPETITIONS (5),
 # CHART (default $OUT_DIR/localbag-bench.png; e.g. CHART=docs/performance.png),
-# SKIP_CPYTHON=1 to skip the CPython timings (about 30 s).
+# SKIP_CPYTHON=1 to skip the CPython timings (about 30 s, plus about 15 s for localbag's Python
+# module against threading.local, run when a localbag*.so module was built under BUILD_DIR).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,6 +50,15 @@ if [ "${SKIP_CPYTHON:-0}" != 1 ]; then
   echo "== CPython: threading.local and _threading_local's design"
   "$python" "$here/cpython_local.py" --json "$cpython_json"
   cpython_args=(--cpython "$cpython_json")
+  module=$(find "$build" -name "localbag$("$python" -c \
+    'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')" -print -quit)
+  if [ -n "$module" ]; then
+    echo "== CPython: localbag.local and threading.local ($module)"
+    "$python" "$here/python_local.py" --module-dir "$(dirname "$module")" \
+      --json "$out/python_local.json"
+  else
+    echo "== CPython: no localbag module for $python built under $build: skipping its timings"
+  fi
 fi
 
 echo "== chart"

@@ -18,6 +18,9 @@ namespace localbag::test {
 // Python object held by the binding does.
 struct Foreign {
   Value builtin;
+  bool wide = false;  // a number beyond 64 bits, of sign `sign` and value `value`
+  int sign = 1;
+  double value = -1e30;
 };
 }  // namespace localbag::test
 
@@ -27,6 +30,13 @@ struct PythonType<test::Foreign> {
   static std::string name() { return "foreign"; }
   static void repr(std::string& out, const test::Foreign&) { out += "<foreign>"; }
   static Value to_builtin(const test::Foreign& f) { return f.builtin; }
+  static bool number(const test::Foreign& f, Number& out) {
+    if (!f.wide) return false;
+    out.kind = Number::Kind::kWide;
+    out.i = f.sign;
+    out.f = f.value;
+    return true;
+  }
 };
 }  // namespace localbag::detail
 
@@ -95,6 +105,15 @@ TEST(NumericPolicy, ForeignValuesConvertThroughTheirBuiltinEquivalent) {
   EXPECT_DOUBLE_EQ(n.as<double>(), 1099511627776.0);
   EXPECT_EQ(error_of<OverflowError>([&] { n.as<int>(); }),
             "Python int too large to convert to C int");
+  const Value wide(test::Foreign{Value(), true, -1});
+  EXPECT_EQ(error_of<OverflowError>([&] { wide.as<long>(); }),
+            "Python int too large to convert to C long");
+  EXPECT_EQ(error_of<OverflowError>([&] { wide.as<unsigned>(); }),
+            "can't convert negative int to unsigned");
+  EXPECT_DOUBLE_EQ(wide.as<double>(), -1e30);
+  const Value huge(test::Foreign{Value(), true, 1, std::numeric_limits<double>::infinity()});
+  EXPECT_EQ(error_of<OverflowError>([&] { huge.as<double>(); }),
+            "int too large to convert to float");
   const Value s(test::Foreign{Value("red")});
   EXPECT_EQ(s.as<std::string>(), "red");
   EXPECT_EQ(error_of<TypeError>([&] { s.as<int>(); }), "Value holds str, not int");
@@ -117,6 +136,9 @@ TEST(NumericPolicy, LocalObjectGetAppliesThePolicy) {
             "Python int too large to convert to C int");
   EXPECT_EQ(error_of<TypeError>([&] { obj.get<int>("s"); }),
             "'local' object attribute 's' is str, not int");
+  obj.setattr("fs", test::Foreign{Value("text")});  // named by what it is in its language
+  EXPECT_EQ(error_of<TypeError>([&] { obj.get<int>("fs"); }),
+            "'local' object attribute 'fs' is str, not int");
   // The slow path (a class attribute) converts the same way.
   auto cls = Registry().define(ClassSpec("Conf").attr("timeout", std::int64_t{30}));
   LocalObject conf(cls);

@@ -104,6 +104,8 @@ struct ValueAccess {
 // OverflowError: Python int too large to convert to C <wanted> (or, `negative`: can't convert
 // negative int to unsigned)
 [[noreturn]] void throw_int_overflow(TypeNameFn wanted, bool negative);
+// OverflowError: int too large to convert to float
+[[noreturn]] void throw_float_overflow();
 // TypeError: 'float' object cannot be interpreted as an integer
 [[noreturn]] void throw_float_not_integer();
 
@@ -116,6 +118,9 @@ T number_as(const Number& n) {
         return static_cast<T>(n.i);
       case Number::Kind::kUnsigned:
         return static_cast<T>(n.u);
+      case Number::Kind::kWide:
+        if (n.f - n.f != 0) throw_float_overflow();  // an infinity
+        return static_cast<T>(n.f);
       case Number::Kind::kFloat:
         break;
     }
@@ -123,6 +128,9 @@ T number_as(const Number& n) {
   } else {
     using Limits = std::numeric_limits<T>;
     if (n.kind == Number::Kind::kFloat) throw_float_not_integer();
+    if (n.kind == Number::Kind::kWide) {
+      throw_int_overflow(&type_name<T>, std::is_unsigned_v<T> && n.i < 0);
+    }
     if (n.kind == Number::Kind::kSigned) {
       if (n.i < 0) {
         if constexpr (std::is_unsigned_v<T>) throw_int_overflow(&type_name<T>, true);
@@ -141,30 +149,29 @@ T number_as(const Number& n) {
 }
 
 // The held object as a T by the numeric policy, or nothing when the held type converts to no
-// T (the caller words that TypeError for its context). Throws OverflowError when it converts
-// but does not fit, and TypeError (naming its builtin equivalent's type) for a value of another
-// language that converts to no T.
+// T: the caller words that TypeError for its context, naming the held value's type or, when
+// `shown` is set, the type of its builtin equivalent (a value of another language: a Python str
+// is a str).
+// Throws OverflowError when it converts but does not fit.
 template <class T>
-std::optional<T> try_convert(const Value& v) {
+std::optional<T> try_convert(const Value& v, std::optional<Value>& shown) {
   if (const T* p = v.template try_get<T>()) return *p;
   const ValueOps* ops = ValueAccess::ops(v);
   if (ops == nullptr) return std::nullopt;
+  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+    Number n;
+    if (ops->number != nullptr && ops->number(ValueAccess::object(v), n)) {
+      return number_as<T>(n);
+    }
+  }
   if (ops->to_builtin != nullptr) {
     Value builtin = ops->to_builtin(ValueAccess::object(v));
     if (T* p = builtin.template try_get<T>()) return std::move(*p);
-    if (ValueAccess::ops(builtin) != nullptr && ValueAccess::ops(builtin)->to_builtin == nullptr) {
-      if (std::optional<T> out = try_convert<T>(builtin)) return out;
+    const ValueOps* bops = ValueAccess::ops(builtin);
+    if (bops != nullptr && bops->to_builtin == nullptr) {
+      if (std::optional<T> out = try_convert<T>(builtin, shown)) return out;
     }
-    // Named by what it is in its own language (a Python str is a str), not by its holder's
-    // name.
-    throw_value_wrong_type(builtin, &type_name<T>);
-  }
-  if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
-    if (ops->number != nullptr) {
-      Number n;
-      ops->number(ValueAccess::object(v), n);
-      return number_as<T>(n);
-    }
+    if (bops == nullptr || bops->to_builtin == nullptr) shown.emplace(std::move(builtin));
   }
   return std::nullopt;
 }
@@ -175,8 +182,9 @@ namespace localbag {
 
 template <class T>
 T Value::as() const {
-  if (std::optional<T> out = detail::try_convert<T>(*this)) return std::move(*out);
-  detail::throw_value_wrong_type(*this, &detail::type_name<T>);
+  std::optional<Value> shown;
+  if (std::optional<T> out = detail::try_convert<T>(*this, shown)) return std::move(*out);
+  detail::throw_value_wrong_type(shown ? *shown : *this, &detail::type_name<T>);
 }
 
 }  // namespace localbag
