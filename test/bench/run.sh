@@ -10,7 +10,8 @@
 # PYTHON (default /usr/bin/python3, Debian's, which has python3-matplotlib), REPETITIONS (5),
 # CHART (default $OUT_DIR/localbag-bench.png; e.g. CHART=docs/performance.png),
 # SKIP_CPYTHON=1 to skip the CPython timings (about 30 s, plus about 15 s for localbag's Python
-# module against threading.local, run when a localbag*.so module was built under BUILD_DIR).
+# module against threading.local, run when a localbag*.so module was built under BUILD_DIR, and
+# about 25 s for localbag-bench-python, a C++ host crossing into Python, when configured).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +59,19 @@ if [ "${SKIP_CPYTHON:-0}" != 1 ]; then
       --json "$out/python_local.json"
   else
     echo "== CPython: no localbag module for $python built under $build: skipping its timings"
+  fi
+  # A C++ host embedding CPython (bench_python_host.cpp), which imports that module: configured
+  # when the module and Python's embedding library were found. (grep without -q: pipefail.)
+  if [ -n "$module" ] &&
+    meson introspect "$build" --targets | grep '"localbag-bench-python"' >/dev/null; then
+    echo "== localbag-bench-python ($reps repetitions, medians) -> $out/python_host.json"
+    meson compile -C "$build" -j 2 localbag-bench-python
+    "$build/test/bench/localbag-bench-python" \
+      --benchmark_format=json --benchmark_out="$out/python_host.json" \
+      --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true \
+      >"$out/python_host.stdout.json"
+  else
+    echo "== no localbag-bench-python in $build (needs the module and Python's embed library): skipping"
   fi
 fi
 
