@@ -95,9 +95,12 @@ void repr_float(std::string& out, double value) {
   out += exp;
 }
 
-// Python's str repr: single quotes unless the text has a ' and no ", escapes for \\, the quote,
-// \t \n \r and other control bytes; bytes from 0x80 up pass through (UTF-8 text stays readable).
-void repr_str(std::string& out, std::string_view text) {
+namespace {
+
+// The quoted body of Python's str and bytes reprs: single quotes unless the text has a ' and no
+// ", escapes for \\, the quote, \t \n \r and other control bytes. Bytes from 0x80 up pass
+// through in a str (UTF-8 text stays readable) and become \xNN in bytes.
+void repr_quoted(std::string& out, std::string_view text, bool bytes) {
   const bool has_single = text.find('\'') != std::string_view::npos;
   const bool has_double = text.find('"') != std::string_view::npos;
   const char quote = has_single && !has_double ? '"' : '\'';
@@ -113,7 +116,7 @@ void repr_str(std::string& out, std::string_view text) {
       out += "\\n";
     } else if (c == '\r') {
       out += "\\r";
-    } else if (u < 0x20 || u == 0x7f) {
+    } else if (u < 0x20 || u == 0x7f || (bytes && u > 0x7f)) {
       char esc[5];
       std::snprintf(esc, sizeof esc, "\\x%02x", u);
       out += esc;
@@ -124,33 +127,13 @@ void repr_str(std::string& out, std::string_view text) {
   out += quote;
 }
 
+}  // namespace
+
+void repr_str(std::string& out, std::string_view text) { repr_quoted(out, text, false); }
+
 void repr_bytes(std::string& out, std::string_view bytes) {
   out += 'b';
-  // Python's bytes repr: ASCII printables as they are, other bytes as \xNN.
-  const bool has_single = bytes.find('\'') != std::string_view::npos;
-  const bool has_double = bytes.find('"') != std::string_view::npos;
-  const char quote = has_single && !has_double ? '"' : '\'';
-  out += quote;
-  for (const char c : bytes) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == quote || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (u < 0x20 || u >= 0x7f) {
-      char esc[5];
-      std::snprintf(esc, sizeof esc, "\\x%02x", u);
-      out += esc;
-    } else {
-      out += c;
-    }
-  }
-  out += quote;
+  repr_quoted(out, bytes, true);
 }
 
 void repr_list(std::string& out, const List& list) {

@@ -115,6 +115,8 @@ void set_error_from_exception() noexcept;
 // LocalObject is its Python object (the same one while it lives); anything else is an opaque
 // `localbag.Value` whose repr is localbag's.
 PyObject* to_python(const Value& value);
+// A Dict as a Python dict, each value by to_python (new reference, or nullptr with an error set).
+PyObject* dict_to_python(const Dict& dict);
 // A Python object as the builtin localbag value it converts to (None, bool, int within 64 bits,
 // float, str, bytes, list, tuple, dict with str keys, recursively; a local as its LocalObject;
 // an opaque localbag.Value as its value), or held as a PyRef (an int beyond 64 bits too: the

@@ -304,6 +304,24 @@ PyObject* opaque(const Value& value) {
 
 }  // namespace
 
+PyObject* dict_to_python(const Dict& d) {
+  PyObject* out = PyDict_New();
+  if (out == nullptr) return nullptr;
+  for (const auto& item : d) {
+    PyObject* k = decode_str(item.key);
+    PyObject* v = k != nullptr ? to_python(item.value) : nullptr;
+    if (v == nullptr || PyDict_SetItem(out, k, v) != 0) {
+      Py_XDECREF(k);
+      Py_XDECREF(v);
+      Py_DECREF(out);
+      return nullptr;
+    }
+    Py_DECREF(k);
+    Py_DECREF(v);
+  }
+  return out;
+}
+
 PyObject* to_python(const Value& value) {
   if (value.is_none()) Py_RETURN_NONE;
   if (const PyRef* r = value.try_get<PyRef>()) return Py_NewRef(r->get());
@@ -352,23 +370,7 @@ PyObject* to_python(const Value& value) {
     }
     return out;
   }
-  if (const Dict* d = value.try_get<Dict>()) {
-    PyObject* out = PyDict_New();
-    if (out == nullptr) return nullptr;
-    for (const auto& item : *d) {
-      PyObject* k = decode_str(item.key);
-      PyObject* v = k != nullptr ? to_python(item.value) : nullptr;
-      if (v == nullptr || PyDict_SetItem(out, k, v) != 0) {
-        Py_XDECREF(k);
-        Py_XDECREF(v);
-        Py_DECREF(out);
-        return nullptr;
-      }
-      Py_DECREF(k);
-      Py_DECREF(v);
-    }
-    return out;
-  }
+  if (const Dict* d = value.try_get<Dict>()) return dict_to_python(*d);
   if (const LocalObject* o = value.try_get<LocalObject>()) return wrap(*o);
   return opaque(value);
 }
@@ -922,22 +924,7 @@ int view_contains(PyObject* self, PyObject* key) {
 // A real dict with this thread's items (copy(), repr, iteration's snapshot).
 PyObject* view_copy(PyObject* self, PyObject* = nullptr) {
   Dict* d = view_dict(self);
-  if (d == nullptr) return nullptr;
-  PyObject* out = PyDict_New();
-  if (out == nullptr) return nullptr;
-  for (const auto& item : *d) {
-    PyObject* k = decode_str(item.key);
-    PyObject* v = k != nullptr ? value_out(item.value) : nullptr;
-    if (v == nullptr || PyDict_SetItem(out, k, v) != 0) {
-      Py_XDECREF(k);
-      Py_XDECREF(v);
-      Py_DECREF(out);
-      return nullptr;
-    }
-    Py_DECREF(k);
-    Py_DECREF(v);
-  }
-  return out;
+  return d != nullptr ? dict_to_python(*d) : nullptr;
 }
 
 PyObject* view_iter(PyObject* self) {
