@@ -49,7 +49,7 @@ struct Bytes {
 
 namespace detail {
 
-inline constexpr std::size_t kValueBuffer = 32;
+inline constexpr std::size_t kValueBuffer = 32;  // holds a libstdc++ std::string inline
 
 // A number as the numeric policy reads it (Value::as): an integer, signed or not, or a float;
 // or an integer beyond 64 bits (a Python int), `i` its sign (-1 or 1) and `f` its value as a
@@ -62,6 +62,7 @@ struct Number {
   double f = 0;
 };
 
+// The operations a Value needs on the type it holds; one constant table per type.
 struct ValueOps {
   const std::type_info& type;
   std::string (*name)();                            // Python-style type name
@@ -79,8 +80,7 @@ struct ValueOps {
   Value (*to_builtin)(const void* object);
 };
 
-// A value of another language registers its own ValueOps through this: Value::as converts it
-// with ops.to_builtin. See ForeignOps.
+// What the numeric policy (value_traits.hpp) reads of a Value: its table and its object.
 struct ValueAccess;
 
 // Whether destroying a moved-from T runs no user code: true for trivially destructible types
