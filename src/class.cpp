@@ -8,6 +8,7 @@
 #include "class_state.hpp"
 #include "class_view.hpp"
 #include "localbag/detail/throw.hpp"
+#include "module_use.hpp"
 
 namespace localbag {
 namespace detail {
@@ -54,6 +55,23 @@ void ClassState::collect_family(const ClassLock& held, std::vector<ClassState*>&
   for (const std::weak_ptr<Class>& weak : children) {
     if (ClassRef child = weak.lock()) ClassAccess::state(*child).collect_family(held, out);
   }
+}
+
+namespace {
+void collect_classes(const ClassLock& held, const ClassState& parent, std::vector<ClassRef>& out) {
+  for (const std::weak_ptr<Class>& weak : parent.children) {
+    if (ClassRef child = weak.lock()) {
+      out.push_back(child);
+      collect_classes(held, ClassAccess::state(*child), out);
+    }
+  }
+}
+}  // namespace
+
+std::vector<ClassRef> all_classes(const ClassLock& held) {
+  std::vector<ClassRef> out;
+  collect_classes(held, ClassAccess::state(*Class::local()), out);
+  return out;
 }
 
 // Every new view is built before any is published (strong guarantee), then each is published, so
@@ -264,5 +282,20 @@ Dict Class::own_attrs() const {
   const detail::ClassLock held;
   return state_->own;
 }
+
+namespace detail {
+LOCALBAG_LIBRARY_OPS(Function)
+LOCALBAG_LIBRARY_OPS(ClassRef)
+
+CodeModule* code_module(const MethodFn& fn) {
+  if (!fn) return nullptr;
+  using Plain = Value (*)(LocalObject&, Args);
+  if (const Plain* plain = fn.target<Plain>()) {
+    return code_module_at(reinterpret_cast<const void*>(*plain));
+  }
+  // A lambda's or a function object's type_info is emitted by the module that defines it.
+  return code_module_at(&fn.target_type());
+}
+}  // namespace detail
 
 }  // namespace localbag

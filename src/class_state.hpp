@@ -55,6 +55,10 @@ struct ClassState {
   InitFn init;                     // nearest init along the chain; immutable
   std::vector<std::string> slots;  // all slot names, bases' first; immutable
 
+  // Live objects of exactly this class (ObjectState's constructor and destructor), for
+  // Plugin::usage().
+  std::atomic<std::size_t> objects{0};
+
   // Guarded by class_mutex().
   Dict own;
   ViewPtr view;
@@ -90,6 +94,10 @@ struct ClassState {
   // This class and its live subclasses, parents before children.
   void collect_family(const ClassLock& held, std::vector<ClassState*>& out);
 };
+
+// Every live class but `local`, parents before children (each class is a live child of its
+// base, and every chain ends at `local`).
+std::vector<ClassRef> all_classes(const ClassLock& held);
 
 // The view of a class whose own attributes are `own` and whose base's view is `base_view`.
 ViewPtr merge_view(const ClassView* base_view, const Dict& own);

@@ -412,4 +412,8 @@ List Dict::items() const {
   return out;
 }
 
+namespace detail {
+LOCALBAG_LIBRARY_OPS(Dict)
+}  // namespace detail
+
 }  // namespace localbag

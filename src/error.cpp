@@ -144,5 +144,23 @@ void throw_not_defined(std::string_view name) {
   throw NameError(join({"name '", name, "' is not defined"}));
 }
 
+void throw_remove_local() { throw TypeError("cannot remove 'local'"); }
+
+void throw_import_error(std::string_view message) { throw ImportError(std::string(message)); }
+
+void throw_plugin_own_copy(std::string_view path) {
+  throw ImportError(join({"plugin '", path,
+                          "' carries its own copy of localbag (linked statically): link it with "
+                          "liblocalbag.so, so that the process has one"}));
+}
+
+void throw_plugin_no_symbol(std::string_view path, std::string_view name) {
+  throw AttributeError(join({"plugin '", path, "' has no symbol '", name, "'"}));
+}
+
+void throw_plugin_not_loaded(std::string_view path) {
+  throw RuntimeError(join({"plugin '", path, "' is not loaded"}));
+}
+
 }  // namespace detail
 }  // namespace localbag

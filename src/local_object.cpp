@@ -227,4 +227,8 @@ Value LocalObject::call(Name name, Args args) {
   return fn->fn(self, args);
 }
 
+namespace detail {
+LOCALBAG_LIBRARY_OPS(LocalObject)
+}  // namespace detail
+
 }  // namespace localbag

@@ -9,7 +9,7 @@
 
 namespace localbag {
 
-Registry::Registry() { detail::register_for_fork(mutex_); }
+Registry::Registry() { detail::register_for_fork(mutex_, *this); }
 Registry::~Registry() { detail::unregister_for_fork(mutex_); }
 
 Registry& Registry::global() {
@@ -17,9 +17,14 @@ Registry& Registry::global() {
   return *registry;
 }
 
-ClassRef Registry::define(ClassSpec spec) {
+ClassRef Registry::define(ClassSpec spec) { return define_locked(std::move(spec), false); }
+
+ClassRef Registry::redefine(ClassSpec spec) { return define_locked(std::move(spec), true); }
+
+ClassRef Registry::define_locked(ClassSpec spec, bool replace) {
+  ClassRef replaced;  // destroyed after the lock: it may be the old class's last reference
   std::unique_lock lock(mutex_);
-  if (spec.name() == "local" || classes_.count(spec.name()) != 0) {
+  if (spec.name() == "local" || (!replace && classes_.count(spec.name()) != 0)) {
     detail::throw_already_defined(spec.name());
   }
   ClassRef base = detail::ClassAccess::base(spec);
@@ -33,9 +38,23 @@ ClassRef Registry::define(ClassSpec spec) {
       base = it->second;
     }
   }
-  return detail::ClassAccess::make(std::move(spec), std::move(base), [this](const ClassRef& cls) {
-    classes_.emplace(cls->name(), cls);
+  return detail::ClassAccess::make(std::move(spec), std::move(base), [&](const ClassRef& cls) {
+    auto [it, inserted] = classes_.try_emplace(cls->name(), cls);
+    if (!inserted) {
+      replaced = std::move(it->second);
+      it->second = cls;
+    }
   });
+}
+
+void Registry::remove(std::string_view name) {
+  if (name == "local") detail::throw_remove_local();
+  ClassRef removed;  // destroyed after the lock
+  std::unique_lock lock(mutex_);
+  auto it = classes_.find(name);
+  if (it == classes_.end()) detail::throw_not_defined(name);
+  removed = std::move(it->second);
+  classes_.erase(it);
 }
 
 ClassRef Registry::find(std::string_view name) const {

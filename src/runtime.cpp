@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <exception>
 #include <functional>
+#include <thread>
+#include <utility>
 
 #include <boost/intrusive/circular_list_algorithms.hpp>
 
@@ -43,6 +45,9 @@ struct Runtime {
   // next_id: returning an id never allocates.
   std::vector<std::uint32_t> free_ids;
   std::uint32_t next_id = 0;
+  // The object of each id in use (nullptr for a free one): what a scan of dicts reports
+  // (scan_dicts). Its size follows free_ids' capacity.
+  std::vector<const ObjectState*> object_by_id;
   std::uint64_t live_objects = 0;
   std::uint64_t live_threads = 0;
   std::uint64_t live_contexts = 0;  // explicit ones
@@ -60,11 +65,17 @@ struct Runtime {
   std::atomic<std::uint32_t> handoffs{0};
 
   // What fork() must take before it copies the process: guarded by `fork_list_mutex`, which is
-  // never held with the runtime mutex except by the fork handlers.
+  // held with the runtime mutex only by the fork handlers and by AllRegistries' holders (taken
+  // first, in the order fork_prepare takes them).
   std::mutex fork_list_mutex;
   std::vector<std::shared_mutex*> registry_mutexes;
+  std::vector<Registry*> registries;  // registry_mutexes[i] is registries[i]'s
   SharedSlotsList shared_slots;
 };
+
+// Marks every copy of the runtime: Plugin refuses a plugin that carries one of its own
+// (src/plugin/plugin.cpp reads the section from the file before loading it).
+[[gnu::used, gnu::section(".localbag_runtime")]] const char kRuntimeMarker[] = "localbag runtime";
 
 Runtime& runtime() {
   static Runtime* const instance = new Runtime;
@@ -584,16 +595,42 @@ RecordHead* sparse_record_head(std::uint32_t id) noexcept {
   return e != nullptr ? e->record.load(std::memory_order_relaxed) : nullptr;
 }
 
-void register_for_fork(std::shared_mutex& registry_mutex) {
+void register_for_fork(std::shared_mutex& registry_mutex, Registry& registry) {
   Runtime& rt = runtime();
   std::lock_guard lock(rt.fork_list_mutex);
+  rt.registries.reserve(rt.registries.size() + 1);
   rt.registry_mutexes.push_back(&registry_mutex);
+  rt.registries.push_back(&registry);  // reserved: cannot throw
 }
 
 void unregister_for_fork(std::shared_mutex& registry_mutex) noexcept {
   Runtime& rt = runtime();
   std::lock_guard lock(rt.fork_list_mutex);
-  std::erase(rt.registry_mutexes, &registry_mutex);
+  for (std::size_t i = 0; i < rt.registry_mutexes.size(); ++i) {
+    if (rt.registry_mutexes[i] == &registry_mutex) {
+      rt.registry_mutexes.erase(rt.registry_mutexes.begin() + static_cast<std::ptrdiff_t>(i));
+      rt.registries.erase(rt.registries.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
+}
+
+AllRegistries::AllRegistries() {
+  Runtime& rt = runtime();
+  rt.fork_list_mutex.lock();
+  for (std::shared_mutex* m : rt.registry_mutexes) m->lock();  // in fork_prepare's order
+}
+
+AllRegistries::~AllRegistries() {
+  Runtime& rt = runtime();
+  for (auto it = rt.registry_mutexes.rbegin(); it != rt.registry_mutexes.rend(); ++it) {
+    (*it)->unlock();
+  }
+  rt.fork_list_mutex.unlock();
+}
+
+const std::vector<Registry*>& AllRegistries::registries() const noexcept {
+  return runtime().registries;
 }
 
 SharedSlots::SharedSlots(std::size_t n) : values(n), present(n, false) {
@@ -620,7 +657,14 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
   }
   Runtime& rt = runtime();
   std::vector<std::uint32_t> outgrown;  // freed after the lock, as RetiredTables explains
+  std::vector<const ObjectState*> outgrown_objects;
   const RuntimeLock held;
+  if (rt.free_ids.empty() && rt.object_by_id.size() <= rt.next_id) {  // a new id needs room
+    std::vector<const ObjectState*> grown(std::max<std::size_t>(64, 2 * rt.object_by_id.size()));
+    std::copy(rt.object_by_id.begin(), rt.object_by_id.end(), grown.begin());
+    outgrown_objects.swap(rt.object_by_id);
+    rt.object_by_id.swap(grown);
+  }
   if (!rt.free_ids.empty()) {
     std::pop_heap(rt.free_ids.begin(), rt.free_ids.end(), std::greater<>{});
     id = rt.free_ids.back();
@@ -635,7 +679,9 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
     }
     id = rt.next_id++;
   }
+  rt.object_by_id[id] = this;  // room made above
   ++rt.live_objects;
+  class_state->objects.fetch_add(1, std::memory_order_relaxed);  // nothing below throws
 }
 
 namespace {
@@ -671,12 +717,15 @@ ObjectState::~ObjectState() {
         assert(rt.free_ids.size() < rt.free_ids.capacity());  // reserved when handed out
         rt.free_ids.push_back(id);
         std::push_heap(rt.free_ids.begin(), rt.free_ids.end(), std::greater<>{});
+        rt.object_by_id[id] = nullptr;
         --rt.live_objects;
         done = true;
       }
     }
     destroy_all(taken);  // on this (the destroying) thread, outside the lock
   }
+  // Release: a Plugin::usage() that reads 0 sees every record of the object destroyed.
+  class_state->objects.fetch_sub(1, std::memory_order_release);
 }
 
 Record& attach(ObjectState& object) {
@@ -725,9 +774,67 @@ void retire_context(ContextHead* context) noexcept {
   retire_records(static_cast<ContextState*>(context));
 }
 
-void throw_context_entered(const ContextHead& context) {
-  // Read the chain of this thread's scopes: the context's own word says only that it is entered.
-  throw_context_entered(entered_here(context) ? "on this thread" : "on another thread");
+void enter_slow(const ContextHead& context, std::uint64_t before) {
+  if ((before & 1) != 0) {
+    // Read the chain of this thread's scopes: the context's own word says only that it is
+    // entered.
+    throw_context_entered(entered_here(context) ? "on this thread" : "on another thread");
+  }
+  // Entered, while another thread reads its dicts under the runtime mutex (scan_dicts): a read
+  // of pointers, no user code, so it ends soon.
+  while ((context.holds.load(std::memory_order_acquire) & ContextHead::kScanned) != 0) {
+    std::this_thread::yield();
+  }
+}
+
+ScanSkipped scan_dicts(FunctionRef<void(const ScannedDict&)> visit) {
+  Runtime& rt = runtime();
+  ScanSkipped skipped;
+  ContextState* to_retire = nullptr;  // a list through ContextState::retire_next
+  {
+    const RuntimeLock held;
+    for (ContextState& c : rt.contexts) {
+      bool this_thread = false;
+      bool marked = false;
+      if (c.implicit) {
+        this_thread = &c == tls_thread;
+        if (!this_thread) {
+          ++skipped.threads;
+          continue;
+        }
+      } else if (entered_here(c)) {
+        this_thread = true;
+      } else {
+        const std::uint64_t before =
+            c.holds.fetch_or(ContextHead::kScanned, std::memory_order_acquire);
+        if ((before & 1) != 0 || before == 0) {  // entered elsewhere, or retiring
+          c.holds.fetch_and(~ContextHead::kScanned, std::memory_order_relaxed);
+          if ((before & 1) != 0) ++skipped.entered;
+          continue;
+        }
+        marked = true;
+      }
+      for (const Record& r : c.records) {
+        const ObjectState* object =
+            r.object_id < rt.object_by_id.size() ? rt.object_by_id[r.object_id] : nullptr;
+        visit(ScannedDict{object, &r.dict, &c, this_thread});
+      }
+      if (marked) {
+        const std::uint64_t after =
+            c.holds.fetch_and(~ContextHead::kScanned, std::memory_order_acq_rel) &
+            ~ContextHead::kScanned;
+        if (after == 0) {  // its last handle went during the scan: it retires here
+          c.retire_next = to_retire;
+          to_retire = &c;
+        }
+      }
+    }
+  }
+  while (to_retire != nullptr) {
+    ContextState* c = std::exchange(to_retire, to_retire->retire_next);
+    retire_records(c);
+  }
+  return skipped;
 }
 
 void abort_scope_misuse() noexcept {

@@ -22,10 +22,15 @@
 #include "class_state.hpp"
 #include "class_view.hpp"
 #include "localbag/class.hpp"
+#include "localbag/detail/function_ref.hpp"
 #include "localbag/detail/records.hpp"
 #include "localbag/dict.hpp"
 #include "localbag/value.hpp"
 #include "locked.hpp"
+
+namespace localbag {
+class Registry;
+}  // namespace localbag
 
 namespace localbag::detail {
 
@@ -108,6 +113,7 @@ struct ContextState : ContextHead {
   // unlinks go to `deferred` instead of being destroyed; the copier destroys them. Guarded.
   std::uint32_t copying = 0;
   ContextRecords deferred;
+  ContextState* retire_next = nullptr;  // scan_dicts' list of contexts it retires
 };
 
 // Slot values shared by all threads (`__slots__`), guarded by their own mutex. fork() takes
@@ -125,8 +131,20 @@ struct SharedSlots {
 
 // A registry's mutex, registered for its lifetime so that fork() takes it first and a child
 // never inherits it locked.
-void register_for_fork(std::shared_mutex& registry_mutex);
+void register_for_fork(std::shared_mutex& registry_mutex, Registry& registry);
 void unregister_for_fork(std::shared_mutex& registry_mutex) noexcept;
+
+// Every live registry, each one's mutex held for writing while this lives (taken in the order
+// fork() takes them, with the list's own mutex first, so that no registry comes or goes):
+// Plugin::unload() reads and changes them all at once (src/plugin/).
+class [[nodiscard]] AllRegistries {
+ public:
+  AllRegistries();
+  ~AllRegistries();
+  AllRegistries(const AllRegistries&) = delete;
+  AllRegistries& operator=(const AllRegistries&) = delete;
+  const std::vector<Registry*>& registries() const noexcept;
+};
 
 // What a LocalObject handle points to: the head the fast path reads, and everything else.
 struct ObjectState : ObjectHead {
@@ -152,6 +170,27 @@ inline Record* this_thread_record(const ObjectState& object) noexcept {
 Record& attach(ObjectState& object);
 // Unpublishes and destroys a record just attached (an init that threw).
 void discard(Record& record) noexcept;
+
+// ---- What Plugin::usage() reads (src/plugin/) ---------------------------------------------
+
+// A dict a scan may read: the object's (nullptr when unknown), and whose.
+struct ScannedDict {
+  const ObjectState* object;
+  const Dict* dict;
+  const ContextState* context;
+  bool this_thread;  // the calling thread's own context, or one entered on it
+};
+// The contexts a scan could not read: other threads' own, and explicit ones entered on other
+// threads (their dicts are theirs alone).
+struct ScanSkipped {
+  std::size_t threads = 0;
+  std::size_t entered = 0;
+};
+// Calls `visit`, under the runtime mutex, for every dict the calling thread may read without
+// racing the dict's owner: those of its own context and of contexts entered on it, and those of
+// explicit contexts entered nowhere (an enter meanwhile waits until the scan is over, in
+// enter_slow). `visit` must run no user code and take no lock.
+ScanSkipped scan_dicts(FunctionRef<void(const ScannedDict&)> visit);
 
 // ---- Explicit contexts (src/context.cpp, the public side: localbag/context.hpp) --------------
 

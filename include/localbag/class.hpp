@@ -7,12 +7,14 @@
 
 #include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "localbag/dict.hpp"
@@ -42,6 +44,44 @@ using MethodFn = std::function<Value(LocalObject& self, Args args)>;
 /// that uses the object, with the arguments the object was constructed with.
 using InitFn = std::function<void(LocalObject& self, Args args, const Dict& kwargs)>;
 
+namespace detail {
+// A loaded module (the main program, a shared library) whose code functions run: the count of
+// the live functions that run its code, which keeps a plugin from unloading (localbag/plugin.hpp).
+// One per module, made by the library (src/module_use.cpp) and never freed.
+struct CodeModule {
+  const void* base;  // the module's load address (dladdr's dli_fbase)
+  std::atomic<long> functions{0};
+};
+
+// Which module's code a Function runs: set when the Function is stored in a Value (by the
+// library, from the address of its code), then counted there for as long as this copy lives.
+class CodeOwner {
+ public:
+  CodeOwner() noexcept = default;
+  CodeOwner(const CodeOwner& other) noexcept : module_(other.module_) { add(1); }
+  CodeOwner& operator=(const CodeOwner& other) noexcept {
+    CodeOwner copy(other);
+    std::swap(module_, copy.module_);
+    return *this;
+  }
+  ~CodeOwner() { add(-1); }
+  // The module, or nullptr before the Function was first stored in a Value.
+  CodeModule* module() const noexcept { return module_; }
+  // Counts this copy for `module` (once: a set owner stays).
+  void set(CodeModule* module) noexcept {
+    if (module_ != nullptr || module == nullptr) return;
+    module_ = module;
+    add(1);
+  }
+
+ private:
+  void add(long n) noexcept {
+    if (module_ != nullptr) module_->functions.fetch_add(n, std::memory_order_acq_rel);
+  }
+  CodeModule* module_ = nullptr;
+};
+}  // namespace detail
+
 /// A method as a class attribute holds it: `getattr(obj, "squared")` returns a `Value` holding
 /// a `Function`, whose repr is `<function MyLocal.squared>`.
 struct Function {
@@ -50,9 +90,16 @@ struct Function {
   std::string qualname;
   /// The method itself; `LocalObject::call` passes it the object as `self` and the arguments.
   MethodFn fn;
+  /// Which module's code `fn` is, set by the library when the function is first stored in a
+  /// `Value`: a plugin is not unloaded while a function of its code lives. Not for users to set.
+  detail::CodeOwner owner{};
 };
 
 namespace detail {
+// The module of `fn`'s code: the module holding the function it points to, or its target's
+// type_info (a lambda's is its module's); nullptr for an empty `fn`. Made on first use.
+CodeModule* code_module(const MethodFn& fn);
+
 template <>
 struct PythonType<Function> {
   static std::string name() { return "function"; }
@@ -61,7 +108,10 @@ struct PythonType<Function> {
     out += function.qualname;
     out += '>';
   }
+  static void made(Function& function) { function.owner.set(code_module(function.fn)); }
 };
+
+LOCALBAG_LIBRARY_TYPE(Function)
 }  // namespace detail
 
 /// The description of a class, filled in with chained calls and passed to `Registry::define`:
@@ -160,6 +210,8 @@ struct PythonType<ClassRef> {
     out += "'>";
   }
 };
+
+LOCALBAG_LIBRARY_TYPE(ClassRef)
 }  // namespace detail
 
 }  // namespace localbag

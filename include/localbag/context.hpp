@@ -95,10 +95,10 @@ class Context::Scope {
   explicit Scope(const Context& context) : state_(context.state_) {
     if (state_ == nullptr) detail::throw_context_moved_from();
     // An atomic or (acquire): when bit 0 was already set, the context is entered elsewhere and
-    // this changed nothing.
-    if ((state_->holds.fetch_or(1, std::memory_order_acquire) & 1) != 0) {
-      detail::throw_context_entered(*state_);
-    }
+    // this changed nothing (enter_slow throws); when another thread is reading its dicts, this
+    // entered it and enter_slow waits for the read to end.
+    const std::uint64_t before = state_->holds.fetch_or(1, std::memory_order_acquire);
+    if ((before & (1 | detail::ContextHead::kScanned)) != 0) detail::enter_slow(*state_, before);
     link_ = {state_, detail::tls_scope};
     detail::tls_scope = &link_;
     detail::tls_table = state_->published;

@@ -363,6 +363,8 @@ struct PythonType<Dict> {
   static std::string name() { return "dict"; }
   static void repr(std::string& out, const Dict& dict) { repr_dict(out, dict); }
 };
+
+LOCALBAG_LIBRARY_TYPE(Dict)
 }  // namespace detail
 
 }  // namespace localbag

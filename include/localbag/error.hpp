@@ -21,7 +21,7 @@ class Error : public std::runtime_error {
   /// not copied: it must outlive the exception (a string literal, as every localbag error uses).
   Error(const char* python_type, std::string message);
   /// The Python class name: `"AttributeError"`, `"TypeError"`, `"ValueError"`, `"KeyError"`,
-  /// `"NameError"`, `"OverflowError"` or `"RuntimeError"`.
+  /// `"NameError"`, `"OverflowError"`, `"ImportError"` or `"RuntimeError"`.
   const char* python_type() const noexcept { return python_type_; }
   /// `python_type()`, a colon and a space, and `what()`: a Python traceback's last line.
   std::string to_string() const;
@@ -73,6 +73,14 @@ class OverflowError : public Error {
  public:
   /// An `OverflowError` whose `what()` is `message` (the text after the class name).
   explicit OverflowError(std::string message) : Error("OverflowError", std::move(message)) {}
+};
+
+/// A plugin that cannot be loaded (`Plugin`): the dynamic linker's error, or a plugin that
+/// carries a copy of localbag of its own.
+class ImportError : public Error {
+ public:
+  /// An `ImportError` whose `what()` is `message` (the text after the class name).
+  explicit ImportError(std::string message) : Error("ImportError", std::move(message)) {}
 };
 
 /// A context entered where it may not be: on a second thread, or again on its own thread (as

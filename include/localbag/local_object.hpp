@@ -277,4 +277,8 @@ class LocalObject {
   std::shared_ptr<detail::ObjectHead> head_;
 };
 
+namespace detail {
+LOCALBAG_LIBRARY_TYPE(LocalObject)
+}  // namespace detail
+
 }  // namespace localbag

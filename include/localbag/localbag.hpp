@@ -17,6 +17,7 @@
 #include "localbag/error.hpp"         // IWYU pragma: export
 #include "localbag/key.hpp"           // IWYU pragma: export
 #include "localbag/local_object.hpp"  // IWYU pragma: export
+#include "localbag/plugin.hpp"        // IWYU pragma: export
 #include "localbag/registry.hpp"      // IWYU pragma: export
 #include "localbag/repr.hpp"          // IWYU pragma: export
 #include "localbag/stats.hpp"         // IWYU pragma: export
@@ -24,6 +25,6 @@
 #include "localbag/version.hpp"       // IWYU pragma: export
 
 /// \namespace localbag
-/// Everything localbag gives users: `LocalObject`, `Class` and `ClassSpec`, `Registry`, `Context`, `Dict`,
+/// Everything localbag gives users: `LocalObject`, `Class` and `ClassSpec`, `Registry`, `Plugin`, `Context`, `Dict`,
 /// `Value`, `Name` and `Key`, the `Error` classes, `repr` and `runtime_stats`. What public inline
 /// code needs besides is in `localbag::detail`, which is not API.

@@ -21,6 +21,10 @@
 
 namespace localbag {
 
+namespace detail {
+struct RegistryAccess;  // src/plugin/: reads and changes every registry (Plugin::unload)
+}  // namespace detail
+
 /// Classes by name. Every registry already knows `local` (the root class). All members are
 /// safe to call from any thread. A class outlives its registry while objects or subclasses
 /// still refer to it.
@@ -43,6 +47,17 @@ class Registry {
   /// ``TypeError: cannot copy 'T' object`` for a class attribute that cannot be copied.
   ClassRef define(ClassSpec spec);
 
+  /// `class X(...)` run again (Python rebinding a class name): defines the class, replacing a
+  /// class of the same name if there is one. The replaced class lives on in its objects and
+  /// subclasses, as in Python; only the name moves to the new class. Errors as `define`, except
+  /// that a name in use is not one (`local` still is); the registry is unchanged on error.
+  ClassRef redefine(ClassSpec spec);
+
+  /// `del X`: removes the name, so that `define` may use it again. The class lives on in its
+  /// objects and subclasses, as in Python. ``NameError: name 'X' is not defined`` when absent,
+  /// ``TypeError: cannot remove 'local'`` for the root class.
+  void remove(std::string_view name);
+
   /// The class named `name`, or nullptr.
   ClassRef find(std::string_view name) const;
   /// The class named `name`, or ``NameError: name 'X' is not defined``.
@@ -59,6 +74,9 @@ class Registry {
                           Dict kwargs = {}) const;
 
  private:
+  friend struct detail::RegistryAccess;
+  ClassRef define_locked(ClassSpec spec, bool replace);
+
   mutable std::shared_mutex mutex_;
   std::map<std::string, ClassRef, std::less<>> classes_;
 };

@@ -6,6 +6,7 @@
 
 #include "localbag/detail/require_cxx20.hpp"  // first: a clear error before C++20
 
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <functional>
@@ -147,6 +148,11 @@ concept HasToBuiltin = requires(const T& object) {
   PythonType<T>::to_builtin(object);
 };
 
+// A type whose new values need a step once they are in a Value: its PythonType gives
+// `static void made(T&)` (a Function notes which module's code it runs).
+template <class T>
+concept HasMade = requires(T& object) { PythonType<T>::made(object); };
+
 template <class T>
 T* object_in(void* buffer) noexcept {
   if constexpr (kStoredInline<T>) {
@@ -156,14 +162,37 @@ T* object_in(void* buffer) noexcept {
   }
 }
 
+// The types whose operations tables are liblocalbag's own (`LibraryOps`, defined in the library
+// for each, below and beside Dict, Function, ClassRef and LocalObject): a value of one of them
+// never points into the module that stored it, so a plugin's int is the host's int. Every
+// other type's table is made by each module that stores one (`OpsFor<T>`, hidden: a plugin's
+// table is the plugin's, not a GNU unique symbol that would pin it in memory), and counts its
+// live values (`TableUse`) so that an unload knows when they are gone (localbag/plugin.hpp).
 template <class T>
-struct OpsFor {
+struct LibraryOps;
+template <class T>
+concept LibraryType = requires { LibraryOps<T>::ops; };
+
+// The live values of one non-library type whose table one module made; the library keeps a list
+// of them (src/module_use.cpp) while that module is loaded.
+struct TableUse {
+  const ValueOps* ops;
+  std::atomic<long> live{0};
+  TableUse* prev = nullptr;  // in the library's list, under its mutex
+  TableUse* next = nullptr;
+};
+void register_table(TableUse& use) noexcept;
+void unregister_table(TableUse& use) noexcept;
+
+template <class T>
+struct [[gnu::visibility("hidden")]] OpsFor {
   static void destroy(void* b) noexcept {
     if constexpr (kStoredInline<T>) {
       object_in<T>(b)->~T();
     } else {
       delete object_in<T>(b);
     }
+    if constexpr (!LibraryType<T>) use.live.fetch_sub(1, std::memory_order_release);
   }
   static void relocate(void* dst, void* src) noexcept {
     if constexpr (kStoredInline<T>) {
@@ -181,6 +210,21 @@ struct OpsFor {
       } else {
         *static_cast<T**>(dst) = new T(from);
       }
+      if constexpr (!LibraryType<T>) use.live.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  // A value was made (Value::emplace): counted, and the table listed with the library while its
+  // module is loaded (the registration is destroyed with the module's other statics).
+  static void made() noexcept {
+    if constexpr (!LibraryType<T>) {
+      struct Registration {
+        Registration() { register_table(use); }
+        ~Registration() { unregister_table(use); }
+        Registration(const Registration&) = delete;
+        Registration& operator=(const Registration&) = delete;
+      };
+      static const Registration registration;
+      use.live.fetch_add(1, std::memory_order_relaxed);
     }
   }
   static void repr(std::string& out, const void* object) {
@@ -216,10 +260,48 @@ struct OpsFor {
       &repr,
       (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) || HasNumber<T> ? &number : nullptr,
       HasToBuiltin<T> ? &to_builtin : nullptr};
+  static inline TableUse use{&ops};
 };
 
+// The table a Value of type T gets: the library's for a LibraryType, else this module's.
 template <class T>
-inline constexpr const ValueOps* ops_for = &OpsFor<T>::ops;
+inline constexpr const ValueOps* ops_for [[gnu::visibility("hidden")]] = &OpsFor<T>::ops;
+
+// Declares T a LibraryType: its table is defined once, in the library (`LOCALBAG_LIBRARY_OPS`
+// in a source file, as a copy of `OpsFor<T>::ops` made there).
+#define LOCALBAG_LIBRARY_TYPE(T)                                              \
+  template <>                                                                 \
+  struct LibraryOps<T> {                                                      \
+    static const ValueOps ops;                                                \
+  };                                                                          \
+  template <>                                                                 \
+  inline constexpr const ValueOps* ops_for<T> [[gnu::visibility("hidden")]] = \
+      &LibraryOps<T>::ops;
+#define LOCALBAG_LIBRARY_OPS(T) const ValueOps LibraryOps<T>::ops = OpsFor<T>::ops;
+
+LOCALBAG_LIBRARY_TYPE(bool)
+LOCALBAG_LIBRARY_TYPE(char)
+LOCALBAG_LIBRARY_TYPE(signed char)
+LOCALBAG_LIBRARY_TYPE(unsigned char)
+LOCALBAG_LIBRARY_TYPE(wchar_t)
+LOCALBAG_LIBRARY_TYPE(char8_t)
+LOCALBAG_LIBRARY_TYPE(char16_t)
+LOCALBAG_LIBRARY_TYPE(char32_t)
+LOCALBAG_LIBRARY_TYPE(short)
+LOCALBAG_LIBRARY_TYPE(unsigned short)
+LOCALBAG_LIBRARY_TYPE(int)
+LOCALBAG_LIBRARY_TYPE(unsigned)
+LOCALBAG_LIBRARY_TYPE(long)
+LOCALBAG_LIBRARY_TYPE(unsigned long)
+LOCALBAG_LIBRARY_TYPE(long long)
+LOCALBAG_LIBRARY_TYPE(unsigned long long)
+LOCALBAG_LIBRARY_TYPE(float)
+LOCALBAG_LIBRARY_TYPE(double)
+LOCALBAG_LIBRARY_TYPE(long double)
+LOCALBAG_LIBRARY_TYPE(std::string)
+LOCALBAG_LIBRARY_TYPE(List)
+LOCALBAG_LIBRARY_TYPE(Tuple)
+LOCALBAG_LIBRARY_TYPE(Bytes)
 
 }  // namespace detail
 
@@ -292,12 +374,16 @@ class Value {
       Value fresh;  // construct first: if T's constructor throws, *this is unchanged
       ::new (static_cast<void*>(fresh.buffer_)) T(std::forward<A>(args)...);
       fresh.ops_ = detail::ops_for<T>;
+      detail::OpsFor<T>::made();  // counted, as its table's destroy will uncount it
+      if constexpr (detail::HasMade<T>) detail::PythonType<T>::made(fresh.get<T>());
       *this = std::move(fresh);
     } else {
-      T* object = new T(std::forward<A>(args)...);
-      Value old(std::move(*this));  // destroyed after the new object is installed, as in `=`
-      *reinterpret_cast<T**>(buffer_) = object;
-      ops_ = detail::ops_for<T>;
+      Value fresh;  // if a step below throws, the new object is destroyed, *this unchanged
+      *reinterpret_cast<T**>(fresh.buffer_) = new T(std::forward<A>(args)...);
+      fresh.ops_ = detail::ops_for<T>;
+      detail::OpsFor<T>::made();
+      if constexpr (detail::HasMade<T>) detail::PythonType<T>::made(fresh.get<T>());
+      *this = std::move(fresh);  // the old object is destroyed after the new one is installed
     }
     return *detail::object_in<T>(buffer_);
   }

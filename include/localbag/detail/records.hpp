@@ -53,6 +53,10 @@ struct ContextHead {
   // context's dicts saw before a leave, on one thread, before the next enter, on any thread:
   // the whole of a migration's synchronisation. Whoever brings it to 0 retires the context.
   std::atomic<std::uint64_t> holds{2};
+  // Set in `holds` while another thread reads the context's dicts (Plugin::usage(), under the
+  // runtime mutex, only while the context is entered nowhere): an enter that finds it waits
+  // until the read is over (enter_slow), and the hold keeps the context from retiring meanwhile.
+  static constexpr std::uint64_t kScanned = std::uint64_t{1} << 63;
   // What tls_table holds while this context is current: written by the thread where it is
   // current, under the runtime mutex (src/runtime.cpp, publish_table).
   RecordTable published{};
@@ -82,7 +86,9 @@ inline RecordTable table_after(const ScopeLink& link) noexcept {
 // holds reached 0, with its dicts, on the calling thread; throws the RuntimeError of a context
 // already entered; aborts on a scope left on a thread where it is not the innermost one.
 void retire_context(ContextHead* context) noexcept;
-[[noreturn]] void throw_context_entered(const ContextHead& context);
+// An enter that found bit 0 or kScanned set in `before` (the value its atomic or read): throws
+// the RuntimeError of a context already entered, or waits until the scan is over.
+void enter_slow(const ContextHead& context, std::uint64_t before);
 [[noreturn]] void abort_scope_misuse() noexcept;
 
 // This thread's record for an id at or above the dense size, or nullptr.

@@ -77,4 +77,17 @@ using TypeNameFn = std::string (*)();
 // RuntimeError: cannot enter a moved-from context
 [[noreturn]] void throw_context_moved_from();
 
+// TypeError: cannot remove 'local'
+[[noreturn]] void throw_remove_local();
+
+// ImportError: <the dynamic linker's message> (dlerror())
+[[noreturn]] void throw_import_error(std::string_view message);
+// ImportError: plugin 'P' carries its own copy of localbag (linked statically): link it with
+// liblocalbag.so, so that the process has one
+[[noreturn]] void throw_plugin_own_copy(std::string_view path);
+// AttributeError: plugin 'P' has no symbol 'x'
+[[noreturn]] void throw_plugin_no_symbol(std::string_view path, std::string_view name);
+// RuntimeError: plugin 'P' is not loaded
+[[noreturn]] void throw_plugin_not_loaded(std::string_view path);
+
 }  // namespace localbag::detail
