@@ -172,6 +172,13 @@ template <class T>
 struct LibraryOps;
 template <class T>
 concept LibraryType = requires { LibraryOps<T>::ops; };
+// A type whose module is never unloaded (a language binding's, loaded by its interpreter for
+// good) may say so with `static constexpr bool resident = true;` in its PythonType: its values
+// are not counted, and its sets write no shared counter.
+template <class T>
+concept ResidentType = requires { requires PythonType<T>::resident; };
+template <class T>
+inline constexpr bool kCounted = !LibraryType<T> && !ResidentType<T>;
 
 // The live values of one non-library type whose table one module made; the library keeps a list
 // of them (src/module_use.cpp) while that module is loaded.
@@ -192,7 +199,7 @@ struct [[gnu::visibility("hidden")]] OpsFor {
     } else {
       delete object_in<T>(b);
     }
-    if constexpr (!LibraryType<T>) use.live.fetch_sub(1, std::memory_order_release);
+    if constexpr (kCounted<T>) use.live.fetch_sub(1, std::memory_order_release);
   }
   static void relocate(void* dst, void* src) noexcept {
     if constexpr (kStoredInline<T>) {
@@ -210,13 +217,13 @@ struct [[gnu::visibility("hidden")]] OpsFor {
       } else {
         *static_cast<T**>(dst) = new T(from);
       }
-      if constexpr (!LibraryType<T>) use.live.fetch_add(1, std::memory_order_relaxed);
+      if constexpr (kCounted<T>) use.live.fetch_add(1, std::memory_order_relaxed);
     }
   }
   // A value was made (Value::emplace): counted, and the table listed with the library while its
   // module is loaded (the registration is destroyed with the module's other statics).
   static void made() noexcept {
-    if constexpr (!LibraryType<T>) {
+    if constexpr (kCounted<T>) {
       struct Registration {
         Registration() { register_table(use); }
         ~Registration() { unregister_table(use); }

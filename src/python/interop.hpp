@@ -137,6 +137,9 @@ template <>
 struct MovedFromIsInert<python::PyRef> : std::true_type {};
 template <>
 struct PythonType<python::PyRef> {
+  // The extension module stays loaded until the process ends (CPython never unloads one): its
+  // values need no count (localbag/plugin.hpp), and a set from Python writes no shared counter.
+  static constexpr bool resident = true;
   static std::string name() { return "object"; }
   static void repr(std::string& out, const python::PyRef& ref);
   static Value to_builtin(const python::PyRef& ref);
