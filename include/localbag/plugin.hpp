@@ -68,12 +68,15 @@ struct PluginUsage {
 
   /// Whether nothing holds the plugin: an unload would complete.
   bool empty() const noexcept { return classes.empty() && values.empty(); }
-  /// The report as text, one line per item, as `Plugin::unload()`'s error shows it.
+  /// The report as text: each item on a line of its own, indented by two spaces and preceded
+  /// by a newline (no trailing newline), as `PluginInUseError`'s message shows it after its
+  /// first line.
   std::string to_string() const;
 };
 
-/// The error of a refused unload: a `RuntimeError` (``RuntimeError: cannot unload plugin
-/// 'libgreeter.so': ...``) that also carries the report.
+/// The error of a refused unload: a `RuntimeError` whose message is ``cannot unload plugin
+/// 'libgreeter.so': it is in use`` followed by the report's text (`usage().to_string()`), so
+/// `to_string()` is several lines. It also carries the report itself.
 class PluginInUseError : public RuntimeError {
  public:
   /// The error for the plugin at `path`, with its report.

@@ -161,10 +161,15 @@ std::string PluginUsage::to_string() const {
   }
   for (const Place& p : places) line("in " + p.where + ": " + std::to_string(p.values));
   if (unplaced > 0) {
-    line(std::to_string(unplaced) + " elsewhere: in the dicts of " +
-         counted(other_threads, "other thread", "other threads") + " or of " +
-         counted(entered_contexts, "context", "contexts") +
-         " entered on other threads (only their owners may read them), or in C++ variables");
+    std::string text = std::to_string(unplaced) + " elsewhere, where only their owners may look:";
+    if (other_threads > 0) {
+      text += " the dicts of other threads (" + std::to_string(other_threads) + " live),";
+    }
+    if (entered_contexts > 0) {
+      text += " " + counted(entered_contexts, "context", "contexts") + " entered on other threads,";
+    }
+    text += " C++ variables";
+    line(text);
   }
   return out;
 }
