@@ -152,7 +152,8 @@ std::string PluginUsage::to_string() const {
       }
       sep = ", ";
     }
-    if (c.references > 0) text += sep + counted(c.references, "other reference", "other references");
+    if (c.references > 0)
+      text += sep + counted(c.references, "other reference", "other references");
     line(text);
   }
   for (const ValueUse& v : values) {

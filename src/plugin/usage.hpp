@@ -6,8 +6,8 @@
 // the dicts another thread may read (runtime.hpp's scan_dicts). docs/plugins.md.
 
 #include <map>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../class_state.hpp"
@@ -30,7 +30,7 @@ struct RegistryAccess {
 struct PluginCheck {
   PluginUsage usage;  // all but `values`, which finish_usage() fills without the locks
   std::vector<std::pair<const ValueOps*, std::size_t>> typed;  // live values by table
-  std::size_t functions = 0;                                    // live functions
+  std::size_t functions = 0;                                   // live functions
   std::vector<ClassRef> own;
   // Every live class, as all_classes() gave them: destroyed after the locks are released, since
   // one of these references may be a class's last.
