@@ -45,8 +45,9 @@ struct PluginUsage {
   /// without racing their owners (class attributes, slots, the dicts of explicit contexts not
   /// entered anywhere, and the dicts of the thread asking).
   struct Place {
-    /// What it is, as in `object of class 'HostState' (id 0x55d0c0a1e2b0): 2 contexts`,
-    /// `class 'HostState', attribute 'token'` or `object ...: this thread's dict`.
+    /// What it is, as in `object of class 'HostState' (id 0x55d0c0a1e2b0): 2 contexts entered
+    /// nowhere`, `object ...: this thread's dict` or `class 'HostState' attributes` (its own
+    /// and those it inherits, such as a plugin's method).
     std::string where;
     /// The plugin's values found there, nested ones included.
     std::size_t values = 0;

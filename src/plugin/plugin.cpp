@@ -95,11 +95,12 @@ std::string loaded_path(void* handle, const std::string& fallback) {
 PluginCheck check(void* handle, bool unload, std::vector<ClassRef>& dropped) {
   const std::vector<AddressRange> ranges = ranges_of(handle);
   PluginCheck result;
+  (void)Class::local();  // made on first use under the class mutex, which is taken below
   {
     const AllRegistries registries;
     const ClassLock held;
     check_plugin(registries, held, ranges, result);
-    if (unload && result.usage.empty()) {
+    if (unload && !result.in_use()) {
       for (Registry* registry : registries.registries()) {
         if (in_ranges(ranges, registry)) continue;  // a static of the plugin: dies with it
         auto& classes = RegistryAccess::classes(*registry);
@@ -227,7 +228,7 @@ bool Plugin::unload() {
   std::vector<ClassRef> dropped;
   {
     detail::PluginCheck result = detail::check(handle_, true, dropped);
-    if (!result.usage.empty()) detail::throw_plugin_in_use(path_, std::move(result.usage));
+    if (result.in_use()) detail::throw_plugin_in_use(path_, std::move(result.usage));
   }  // the classes listed there die here, with their code still mapped
   dropped.clear();
   dlclose(std::exchange(handle_, nullptr));

@@ -31,6 +31,11 @@ struct PluginCheck {
   PluginUsage usage;  // all but `values`, which finish_usage() fills without the locks
   std::vector<std::pair<const ValueOps*, std::size_t>> typed;  // live values by table
   std::size_t functions = 0;                                   // live functions
+
+  // Whether anything holds the plugin (usage.values is not filled yet: read typed, functions).
+  bool in_use() const noexcept {
+    return !usage.classes.empty() || !typed.empty() || functions > 0;
+  }
   std::vector<ClassRef> own;
   // Every live class, as all_classes() gave them: destroyed after the locks are released, since
   // one of these references may be a class's last.
