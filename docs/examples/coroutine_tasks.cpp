@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "coroutine_tasks.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <latch>
+#include <mutex>
+#include <set>
+#include <thread>
 
 namespace localbag::examples {
 namespace {
@@ -12,7 +16,21 @@ struct Tally {
   std::atomic<int> migrations{0};
   std::atomic<int> wrong_state{0};
   std::latch finished;
-  explicit Tally(int tasks) : finished(tasks) {}
+  // Every pool thread's first resume waits here until each thread has made one, so that all
+  // of them take tasks (on a loaded machine one thread could otherwise drain the whole queue
+  // before another is scheduled, and no task would move).
+  std::latch all_threads;
+  std::mutex seen_mutex;
+  std::set<std::thread::id> seen;
+  Tally(int tasks, int threads) : finished(tasks), all_threads(threads) {}
+
+  void first_resume_waits_for_every_thread() {
+    {
+      const std::lock_guard lock(seen_mutex);
+      if (!seen.insert(std::this_thread::get_id()).second) return;
+    }
+    all_threads.arrive_and_wait();
+  }
 };
 
 // One task: its own "task" and "steps" on the shared `request` object, checked after every
@@ -23,6 +41,7 @@ Task worker(LocalObject request, int id, int steps, Tally& tally) {
   std::thread::id last = std::this_thread::get_id();
   for (int step = 1; step <= steps; ++step) {
     co_await ThreadPool::reschedule();
+    tally.first_resume_waits_for_every_thread();
     ++tally.resumes;
     if (std::this_thread::get_id() != last) ++tally.migrations;
     last = std::this_thread::get_id();
@@ -45,7 +64,7 @@ TaskReport run_tasks(int tasks, int steps, int threads) {
   }));
   const LocalObject request = registry.instantiate("Request");  // init runs here, for this thread
   inits = 0;
-  Tally tally(tasks);
+  Tally tally(tasks, std::min(threads, tasks));  // a task per thread is there to wait
   {
     ThreadPool pool(static_cast<std::size_t>(threads));
     for (int id = 0; id < tasks; ++id) worker(request, id, steps, tally).start(pool);
