@@ -154,13 +154,36 @@ class Reloader {
   }
 
   int unloads() const { return unloads_; }
+  int refusals() const { return refusals_; }
   int mapped_after_unload() const { return mapped_after_unload_; }
   int workers_started() const { return next_worker_.load(); }
   long calls() const { return calls_.load(); }
 
  private:
+  // An unload tried too early, under plugin_lock_ with the workers parked: the probe's dict
+  // (this thread's) and the plugin's statics still hold its values and objects. Refused,
+  // naming them, and nothing changes.
+  void refuse_early() {
+    try {
+      (void)plugin_->plugin.unload();
+      ADD_FAILURE() << "an unload before the workers forgot completed";
+    } catch (const PluginInUseError& e) {
+      const PluginUsage& usage = e.usage();
+      const PluginUsage::ValueUse* tokens = plugin_test::find_value(usage, "plugin_a::Token");
+      const PluginUsage::ClassUse* greeter = plugin_test::find_class(usage, "Greeter");
+      EXPECT_NE(tokens, nullptr) << usage.to_string();
+      ASSERT_NE(greeter, nullptr) << usage.to_string();
+      EXPECT_GE(greeter->objects, static_cast<std::size_t>(plugin_api::kGreetersAtStart));
+      ++refusals_;
+    }
+    EXPECT_TRUE(plugin_->plugin.loaded());
+    EXPECT_TRUE(Registry::global().contains("PluginGlobal"));
+    EXPECT_EQ(plugin_->version(), version_);
+  }
+
   // Under plugin_lock_ held exclusively, every worker parked: unload and load the other one.
   bool replace(bool last) {
+    refuse_early();
     plugin_->forget(objects_.front());
     plugin_->stop();
     const std::string path = plugin_->plugin.path();
@@ -296,6 +319,7 @@ class Reloader {
 
   Stored probe_stored_;
   int unloads_ = 0;
+  int refusals_ = 0;
   int mapped_after_unload_ = 0;
   std::atomic<int> next_worker_{0};
   std::atomic<long> calls_{0};
@@ -328,11 +352,12 @@ TEST(PluginReload, UnloadAndReloadWhileThreadsRun) {
   const bool last_ok = reloader->round(true);  // the workers stop; the last version unloads
   for (std::thread& t : slots) t.join();
   std::printf(
-      "reload rounds completed: %d, unloads: %d, mapped after unload: %d, worker threads "
-      "started: %d, plugin_work calls: %ld\n",
-      rounds, reloader->unloads(), reloader->mapped_after_unload(), reloader->workers_started(),
-      reloader->calls());
+      "reload rounds completed: %d, unloads: %d, early unloads refused: %d, mapped after "
+      "unload: %d, worker threads started: %d, plugin_work calls: %ld\n",
+      rounds, reloader->unloads(), reloader->refusals(), reloader->mapped_after_unload(),
+      reloader->workers_started(), reloader->calls());
   EXPECT_EQ(rounds, kRounds);
+  EXPECT_EQ(reloader->refusals(), kRounds + 1);
   EXPECT_TRUE(last_ok);
   EXPECT_EQ(reloader->unloads(), kRounds + 1);
   EXPECT_EQ(reloader->mapped_after_unload(), 0);
