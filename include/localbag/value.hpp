@@ -274,8 +274,8 @@ struct [[gnu::visibility("hidden")]] OpsFor {
 template <class T>
 inline constexpr const ValueOps* ops_for [[gnu::visibility("hidden")]] = &OpsFor<T>::ops;
 
-// Declares T a LibraryType: its table is defined once, in the library (`LOCALBAG_LIBRARY_OPS`
-// in a source file, as a copy of `OpsFor<T>::ops` made there).
+/// Internal (not API): declares `T` one of the builtin types, whose operations table is defined
+/// once, in liblocalbag, by `LOCALBAG_LIBRARY_OPS(T)` in one of its source files.
 #define LOCALBAG_LIBRARY_TYPE(T)                                              \
   template <>                                                                 \
   struct LibraryOps<T> {                                                      \
@@ -284,6 +284,7 @@ inline constexpr const ValueOps* ops_for [[gnu::visibility("hidden")]] = &OpsFor
   template <>                                                                 \
   inline constexpr const ValueOps* ops_for<T> [[gnu::visibility("hidden")]] = \
       &LibraryOps<T>::ops;
+/// Internal (not API): defines the builtin type `T`'s operations table, in liblocalbag only.
 #define LOCALBAG_LIBRARY_OPS(T) const ValueOps LibraryOps<T>::ops = OpsFor<T>::ops;
 
 LOCALBAG_LIBRARY_TYPE(bool)
