@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// C++20 coroutines with per-task state: 1,000 tasks on a 2-thread pool, resumed on either thread,
+// C++20 coroutines with per-task state: 1,001 tasks on a 2-thread pool, resumed on either thread,
 // each checking after every resume that it still sees its own attributes; and each task's
 // context, with its dicts, gone when the task ends.
 
@@ -14,11 +14,16 @@ namespace {
 
 TEST(CoroutineTasks, EachTaskKeepsItsOwnStateAcrossMigrations) {
   const RuntimeStats before = runtime_stats();
-  const TaskReport report = run_tasks(1000, 10, 2);
-  EXPECT_EQ(report.tasks, 1000);
-  EXPECT_EQ(report.resumes, 10'000);
+  // An odd number of tasks: two threads that take turns at the queue exactly (as they can on an
+  // idle 2-core machine) would otherwise resume every task on the same thread each time round
+  // (an even queue splits into the even places and the odd ones), and no task would move. With
+  // an odd number, each round shifts every task to the other thread's turn; and run_tasks makes
+  // both threads take tasks (a starved thread would otherwise leave all to the other).
+  const TaskReport report = run_tasks(1001, 10, 2);
+  EXPECT_EQ(report.tasks, 1001);
+  EXPECT_EQ(report.resumes, 10'010);
   EXPECT_EQ(report.wrong_state, 0);
-  EXPECT_EQ(report.inits, 1000) << "init runs once per (task context, object)";
+  EXPECT_EQ(report.inits, 1001) << "init runs once per (task context, object)";
   EXPECT_TRUE(report.main_untouched);
   // Two threads take tasks from one queue: some resumes must land on the other thread, or the
   // test would not have tested a migration.
