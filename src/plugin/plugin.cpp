@@ -142,7 +142,8 @@ std::string PluginUsage::to_string() const {
     std::string text = "class '" + c.name + "':";
     const char* sep = " ";
     if (c.objects > 0) {
-      text += sep + counted(c.objects, "object", "objects");
+      text += sep;
+      text += counted(c.objects, "object", "objects");
       sep = ", ";
     }
     if (!c.subclasses.empty()) {
@@ -153,8 +154,10 @@ std::string PluginUsage::to_string() const {
       }
       sep = ", ";
     }
-    if (c.references > 0)
-      text += sep + counted(c.references, "other reference", "other references");
+    if (c.references > 0) {
+      text += sep;
+      text += counted(c.references, "other reference", "other references");
+    }
     line(text);
   }
   for (const ValueUse& v : values) {
@@ -165,10 +168,14 @@ std::string PluginUsage::to_string() const {
   if (unplaced > 0) {
     std::string text = std::to_string(unplaced) + " elsewhere, where only their owners may look:";
     if (other_threads > 0) {
-      text += " the dicts of other threads (" + std::to_string(other_threads) + " live),";
+      text += " the dicts of other threads (";
+      text += std::to_string(other_threads);
+      text += " live),";
     }
     if (entered_contexts > 0) {
-      text += " " + counted(entered_contexts, "context", "contexts") + " entered on other threads,";
+      text += ' ';
+      text += counted(entered_contexts, "context", "contexts");
+      text += " entered on other threads,";
     }
     text += " C++ variables";
     line(text);
