@@ -656,32 +656,47 @@ ObjectState::ObjectState(ClassRef cls_in, std::vector<Value> args_in, Dict kwarg
     dict_first = false;
   }
   Runtime& rt = runtime();
-  std::vector<std::uint32_t> outgrown;  // freed after the lock, as RetiredTables explains
-  std::vector<const ObjectState*> outgrown_objects;
-  const RuntimeLock held;
-  if (rt.free_ids.empty() && rt.object_by_id.size() <= rt.next_id) {  // a new id needs room
-    std::vector<const ObjectState*> grown(std::max<std::size_t>(64, 2 * rt.object_by_id.size()));
-    std::copy(rt.object_by_id.begin(), rt.object_by_id.end(), grown.begin());
-    outgrown_objects.swap(rt.object_by_id);
-    rt.object_by_id.swap(grown);
-  }
-  if (!rt.free_ids.empty()) {
-    std::pop_heap(rt.free_ids.begin(), rt.free_ids.end(), std::greater<>{});
-    id = rt.free_ids.back();
-    rt.free_ids.pop_back();
-  } else {
-    if (rt.free_ids.capacity() <= rt.next_id) {
-      std::vector<std::uint32_t> grown;
-      grown.reserve(std::max<std::size_t>(64, std::size_t{rt.next_id} * 2));
-      grown.assign(rt.free_ids.begin(), rt.free_ids.end());
-      outgrown.swap(rt.free_ids);
-      rt.free_ids.swap(grown);
+  // A new id may need a longer object_by_id and more free_ids capacity (so that the id's
+  // release never allocates). Both are allocated here, without the runtime mutex, and tried
+  // again if another object took the room meanwhile; what they replace is freed after the lock.
+  std::vector<std::uint32_t> ids_room;
+  std::vector<const ObjectState*> objects_room;
+  for (;;) {
+    std::size_t want_ids = 0;
+    std::size_t want_objects = 0;
+    {
+      const RuntimeLock held;
+      if (rt.free_ids.empty()) {
+        if (rt.object_by_id.size() <= rt.next_id) {
+          want_objects = std::max<std::size_t>(64, 2 * rt.object_by_id.size());
+        }
+        if (rt.free_ids.capacity() <= rt.next_id) {
+          want_ids = std::max<std::size_t>(64, std::size_t{rt.next_id} * 2);
+        }
+      }
+      if (objects_room.size() >= want_objects && ids_room.capacity() >= want_ids) {
+        if (want_objects != 0) {
+          std::copy(rt.object_by_id.begin(), rt.object_by_id.end(), objects_room.begin());
+          objects_room.swap(rt.object_by_id);
+        }
+        if (want_ids != 0) ids_room.swap(rt.free_ids);  // both empty: nothing to copy
+        if (!rt.free_ids.empty()) {
+          std::pop_heap(rt.free_ids.begin(), rt.free_ids.end(), std::greater<>{});
+          id = rt.free_ids.back();
+          rt.free_ids.pop_back();
+        } else {
+          id = rt.next_id++;
+        }
+        assert(id < rt.object_by_id.size() && rt.next_id <= rt.free_ids.capacity());
+        rt.object_by_id[id] = this;
+        ++rt.live_objects;
+        class_state->objects.fetch_add(1, std::memory_order_relaxed);  // nothing below throws
+        break;
+      }
     }
-    id = rt.next_id++;
+    if (want_objects > objects_room.size()) objects_room.assign(want_objects, nullptr);
+    if (want_ids > ids_room.capacity()) ids_room.reserve(want_ids);
   }
-  rt.object_by_id[id] = this;  // room made above
-  ++rt.live_objects;
-  class_state->objects.fetch_add(1, std::memory_order_relaxed);  // nothing below throws
 }
 
 namespace {
