@@ -74,31 +74,73 @@ std::vector<ClassRef> all_classes(const ClassLock& held) {
   return out;
 }
 
-// Every new view is built before any is published (strong guarantee), then each is published, so
-// threads take it on their next read.
+std::atomic<std::uint64_t>& view_sequence() noexcept {
+  static std::atomic<std::uint64_t> sequence{0};
+  return sequence;
+}
+
 void ClassState::publish_own(const ClassLock& held, Dict own_in, Displaced& displaced) {
+  ClassState* const self = this;
+  displaced.owns.reserve(displaced.owns.size() + 1);
+  publish_owns(held, std::span<ClassState* const>(&self, 1), std::span<Dict>(&own_in, 1),
+               displaced);
+  assert(displaced.owns.size() < displaced.owns.capacity());
+  displaced.owns.push_back(std::move(own_in));  // the old attributes: destroyed after the lock
+}
+
+namespace {
+std::size_t depth_of(const ClassState& c) noexcept {
+  std::size_t depth = 0;
+  for (const ClassRef* b = &c.base; *b; b = &ClassAccess::state(**b).base) ++depth;
+  return depth;
+}
+}  // namespace
+
+// Every new view is built before any is published (strong guarantee), then each is published, so
+// threads take it on their next read. A class and its subclasses are rebuilt parents first, each
+// from its base's new view.
+void ClassState::publish_owns(const ClassLock& held, std::span<ClassState* const> classes,
+                              std::span<Dict> owns, Displaced& displaced) {
+  assert(classes.size() == owns.size());
   std::vector<ClassState*> family;
-  collect_family(held, family);
+  for (ClassState* c : classes) {
+    if (std::find(family.begin(), family.end(), c) == family.end()) c->collect_family(held, family);
+  }
+  std::sort(family.begin(), family.end());
+  family.erase(std::unique(family.begin(), family.end()), family.end());
+  std::vector<std::pair<std::size_t, ClassState*>> ordered;
+  ordered.reserve(family.size());
+  for (ClassState* c : family) ordered.emplace_back(depth_of(*c), c);
+  std::sort(ordered.begin(), ordered.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (std::size_t i = 0; i < ordered.size(); ++i) family[i] = ordered[i].second;
+
+  auto new_own = [&](const ClassState* c) -> const Dict* {
+    for (std::size_t k = 0; k < classes.size(); ++k) {
+      if (classes[k] == c) return &owns[k];
+    }
+    return nullptr;
+  };
   std::vector<ViewPtr> views(family.size());
-  displaced.views.reserve(family.size());
+  displaced.views.reserve(displaced.views.size() + family.size());
   for (std::size_t i = 0; i < family.size(); ++i) {
     ClassState* c = family[i];
     const ClassState* c_base = c->base ? &ClassAccess::state(*c->base) : nullptr;
-    const ClassView* base_view = nullptr;
-    if (c == this) {
-      base_view = c_base != nullptr ? c_base->view.get() : nullptr;
-    } else {
-      for (std::size_t j = 0; j < i; ++j) {  // parents come first: the base's new view
-        if (family[j] == c_base) base_view = views[j].get();
-      }
+    const ClassView* base_view = c_base != nullptr ? c_base->view.get() : nullptr;
+    for (std::size_t j = 0; j < i; ++j) {  // parents come first: the base's new view
+      if (family[j] == c_base) base_view = views[j].get();
     }
-    views[i] = merge_view(base_view, c == this ? own_in : c->own);
+    const Dict* own_in = new_own(c);
+    views[i] = merge_view(base_view, own_in != nullptr ? *own_in : c->own);
   }
-  displaced.own = std::move(own);
-  own = std::move(own_in);
+  // Nothing below throws: room was reserved above.
+  for (std::size_t k = 0; k < classes.size(); ++k) {
+    using std::swap;
+    swap(classes[k]->own, owns[k]);
+  }
   for (std::size_t i = 0; i < family.size(); ++i) {
     assert(displaced.views.size() < displaced.views.capacity());
-    displaced.views.push_back(std::move(family[i]->view));  // reserved above: cannot throw
+    displaced.views.push_back(family[i]->view);  // a copy: publish_view marks it superseded
     family[i]->publish_view(held, std::move(views[i]));
   }
 }
@@ -141,6 +183,15 @@ LOCALBAG_TLS ViewPins tls_view_pins;
 
 const Dict& current_view(ViewRef& ref, ClassState& state) {
   if (ref.attrs != state.current.load(std::memory_order_acquire)) {
+    // In a ReadScope, a view superseded after the scope began may have been read in it: it
+    // stays. One superseded at or before the scope's sequence number was replaced before the
+    // scope could read it (publish_view's order), so the record takes the current one. (The
+    // mark was stored before the load above saw the new view.)
+    if (tls_view_pins.read_scopes != 0 && ref.attrs != nullptr &&
+        ClassView::of(*ref.attrs).superseded.load(std::memory_order_relaxed) >
+            tls_view_pins.read_since) {
+      return *ref.attrs;
+    }
     ViewPtr fresh;
     {
       const ClassLock held;
@@ -282,6 +333,42 @@ Dict Class::own_attrs() const {
   const detail::ClassLock held;
   return state_->own;
 }
+
+void Class::replace_attrs(std::span<AttrsChange> changes) {
+  std::vector<detail::ClassState*> classes;
+  classes.reserve(changes.size());
+  for (const AttrsChange& change : changes) {
+    const Class& cls = *change.cls;
+    if (&cls == Class::local().get()) detail::throw_immutable_root("set", "__dict__");
+    for (const auto [key, value] : change.attrs) {
+      detail::require_not_class_dict(Name(key));
+      if (cls.state_->is_slot(key)) detail::throw_slot_conflict(key);
+      detail::require_copyable(value);
+    }
+    if (std::find(classes.begin(), classes.end(), cls.state_.get()) != classes.end()) {
+      detail::throw_class_repeated(cls.name());
+    }
+    classes.push_back(cls.state_.get());
+  }
+  std::vector<Dict> owns;
+  owns.reserve(changes.size());
+  for (AttrsChange& change : changes) owns.push_back(std::move(change.attrs));
+  detail::ClassState::Displaced displaced;  // destroyed after the lock
+  {
+    const detail::ClassLock held;
+    detail::ClassState::publish_owns(held, classes, owns, displaced);
+  }
+  for (std::size_t i = 0; i < changes.size(); ++i) changes[i].attrs = std::move(owns[i]);
+}
+
+ReadScope::ReadScope() noexcept {
+  detail::ViewPins& pins = detail::tls_view_pins;
+  if (pins.read_scopes++ == 0) {
+    pins.read_since = detail::view_sequence().load(std::memory_order_acquire);
+  }
+}
+
+ReadScope::~ReadScope() { --detail::tls_view_pins.read_scopes; }
 
 namespace detail {
 LOCALBAG_LIBRARY_OPS(Function)

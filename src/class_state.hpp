@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,10 @@ namespace localbag::detail {
 // reference, so a writer never frees one being read.
 struct ClassView : Dict {
   mutable std::atomic<std::uint32_t> refs{0};
+  // When another view replaced this one as its class's view: the view_sequence() value of that
+  // change, stored before the replacement is published; 0 while this is the current view. A
+  // ReadScope keeps a view that was current when the scope began (class_view.hpp).
+  mutable std::atomic<std::uint64_t> superseded{0};
 
   const Dict& attrs() const noexcept { return *this; }
   Dict& attrs() noexcept { return *this; }
@@ -49,6 +54,10 @@ using ViewPtr = boost::intrusive_ptr<const ClassView>;
 std::mutex& class_mutex();
 using ClassLock = Locked<&class_mutex>;
 
+// Counts the changes of class views: incremented under class_mutex() by each publish_view, after
+// it published the new view.
+std::atomic<std::uint64_t>& view_sequence() noexcept;
+
 struct ClassState {
   std::string name;
   ClassRef base;
@@ -68,9 +77,18 @@ struct ClassState {
   // view it holds (acquire) and takes the new view under the mutex when they differ.
   std::atomic<const Dict*> current{nullptr};
   // Makes `view_in` the class's view and publishes it.
+  //
+  // The order matters to ReadScope (current_view): the old view is marked with the new sequence
+  // number before the new view is published, and the sequence number moves after. So a thread
+  // that begins a scope and reads a sequence number >= the mark sees the new view in every
+  // read after it (it can no longer read the old one), and a thread that finds the new view
+  // published sees the mark.
   void publish_view(const ClassLock&, ViewPtr view_in) noexcept {
+    const std::uint64_t sequence = view_sequence().load(std::memory_order_relaxed) + 1;
+    if (view) view->superseded.store(sequence, std::memory_order_relaxed);
     view = std::move(view_in);
     current.store(&view->attrs(), std::memory_order_release);
+    view_sequence().store(sequence, std::memory_order_release);  // only under class_mutex()
   }
 
   // Index of `name` in `slots`, or -1.
@@ -85,12 +103,16 @@ struct ClassState {
   // What a change displaces: destroyed by the caller after it releases class_mutex(), because
   // destroying values runs user destructors, which may use classes and objects.
   struct Displaced {
-    Dict own;
+    std::vector<Dict> owns;
     std::vector<ViewPtr> views;
   };
   // Replaces the own attributes and republishes the views of this class and its subclasses,
   // moving the old ones to `displaced`. Strong guarantee.
   void publish_own(const ClassLock& held, Dict own_in, Displaced& displaced);
+  // The same for several classes at once (distinct): every new view is built from every new
+  // `own` before any is published. On return each `owns[i]` holds what classes[i] had.
+  static void publish_owns(const ClassLock& held, std::span<ClassState* const> classes,
+                           std::span<Dict> owns, Displaced& displaced);
   // This class and its live subclasses, parents before children.
   void collect_family(const ClassLock& held, std::vector<ClassState*>& out);
 };

@@ -33,6 +33,10 @@ struct ViewPins {
   std::uint32_t count;            // method calls in progress on this thread
   const Dict* pinned[kSlots];     // pinned[i]: the view call i's method was found in, or nullptr
   std::vector<ViewPtr>* retired;  // replaced pinned views
+  // ReadScopes alive on this thread, and view_sequence() when the outermost began: a record
+  // keeps a view superseded after that (its reads in the scope may have seen it).
+  std::uint32_t read_scopes;
+  std::uint64_t read_since;
 
   bool is_pinned(const Dict* view) const noexcept {
     if (count > kSlots) return true;

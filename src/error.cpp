@@ -134,6 +134,10 @@ void throw_slot_conflict(std::string_view name) {
   throw ValueError(join({quoted(name), " in __slots__ conflicts with class variable"}));
 }
 
+void throw_class_repeated(std::string_view cls) {
+  throw ValueError(join({"class ", quoted(cls), " appears twice in one change"}));
+}
+
 void throw_already_defined(std::string_view cls) {
   throw ValueError(join({"class '", cls, "' is already defined"}));
 }

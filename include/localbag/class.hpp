@@ -193,11 +193,53 @@ class Class {
   /// The attributes this class defines itself (not its bases'), as `MyLocal.__dict__`.
   Dict own_attrs() const;
 
+  /// One class's new own attributes, for `replace_attrs`.
+  struct AttrsChange {
+    /// The class to change.
+    ClassRef cls;
+    /// Its attributes after the change (before: the call's input; after: what it replaced).
+    Dict attrs;
+  };
+  /// Replaces the own attributes of several classes as **one** change, as a configuration
+  /// reload does: each `changes[i].cls` then defines exactly `changes[i].attrs` (an attribute
+  /// missing there is removed). Every view of the classes and of their subclasses is rebuilt
+  /// before any is published, so a thread reading any of them sees every new attribute or
+  /// none; a `ReadScope` extends that to several reads. Threads' own values (overrides) are
+  /// untouched. On return, each `attrs` holds the attributes its class had before; the caller
+  /// destroys them. Errors, with nothing changed: `TypeError` for the root class `local` or a
+  /// value that cannot be copied, `ValueError` for a slot name or a class given twice,
+  /// ``AttributeError: attribute '__dict__' of 'type' objects is not writable`` for `__dict__`.
+  static void replace_attrs(std::span<AttrsChange> changes);
+
  private:
   friend struct detail::ClassAccess;
   explicit Class(std::unique_ptr<detail::ClassState> state);
 
   std::unique_ptr<detail::ClassState> state_;
+};
+
+/// Consistent reads: while a `ReadScope` lives on a thread, every object keeps showing that
+/// thread (in whatever context) the class attributes it showed at the first read after the
+/// scope began, or at the scope's beginning. A class change published meanwhile
+/// (`Class::setattr`, `replace_attrs`, a `Config` reload) becomes visible to the thread when its
+/// outermost scope ends. So two reads of one object in a scope never straddle a change:
+///
+///     {
+///       localbag::ReadScope consistent;
+///       int low = settings.get<int>("low");    // these two come from one version of the
+///       int high = settings.get<int>("high");  // class, whatever reloads run meanwhile
+///     }
+///
+/// Scopes nest (the outermost counts). They cost one call to begin and one to end; reads in a
+/// scope take the same fast path until a class changes, then a slower one (no lock) until the
+/// scope ends. Per object: two objects of one class may show different versions. Not movable;
+/// it must end on the thread that began it.
+class ReadScope {
+ public:
+  ReadScope() noexcept;
+  ~ReadScope();
+  ReadScope(const ReadScope&) = delete;
+  ReadScope& operator=(const ReadScope&) = delete;
 };
 
 namespace detail {

@@ -65,6 +65,8 @@ using TypeNameFn = std::string (*)();
 [[noreturn]] void throw_slot_conflict(std::string_view name);
 // ValueError: class 'X' is already defined
 [[noreturn]] void throw_already_defined(std::string_view cls);
+// ValueError: class 'X' appears twice in one change
+[[noreturn]] void throw_class_repeated(std::string_view cls);
 
 // KeyError: 'x'
 [[noreturn]] void throw_key_error(std::string_view key);
