@@ -31,6 +31,8 @@ NOT_IN_TREE = {
     "Modules/_threadmodule.c": "CPython's source, where its _thread._local is",
     "Lib/test/test_threading_local.py": "CPython's test package, imported at test time",
     "Python.h": "CPython's C API header (python3-dev)",
+    "config.json": "the configuration file a program using Config reads (docs/config.md)",
+    "root/current/config.json": "a deployed configuration file, in docs/config.md's example",
 }
 # Files that may name a concept's old name: the changelog says what was renamed.
 OLD_NAMES_ALLOWED = {"CHANGELOG.md"}

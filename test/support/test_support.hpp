@@ -6,6 +6,7 @@
 //   instance_tracker.hpp  Tracked values recording their lives in a Ledger: live counts, and the
 //                         thread that destroyed each value (destroyed_on, live_tracked)
 //   value_types.hpp       value types with a fixed C++ name (MoveOnly)
+//   worker_thread.hpp     WorkerThread: runs functions on one other thread, in order
 // and numbered(), below. Test files bring what they use into their namespace with
 // using-declarations (`using test::numbered;`).
 

@@ -27,6 +27,7 @@
 #include "localbag/registry.hpp"
 #include "localbag/repr.hpp"
 #include "test_support.hpp"
+#include "worker_thread.hpp"
 
 namespace localbag {
 namespace {
@@ -37,45 +38,7 @@ void elsewhere(const std::function<void()>& f) {
   t.join();
 }
 
-// A thread that runs the functions given to `run` one at a time and keeps living between them.
-class Worker {
- public:
-  Worker() : thread_([this] { loop(); }) {}
-  ~Worker() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  void run(std::function<void()> f) {
-    std::unique_lock lock(mutex_);
-    job_ = std::move(f);
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return !job_; });
-  }
-
- private:
-  void loop() {
-    std::unique_lock lock(mutex_);
-    while (true) {
-      cv_.wait(lock, [&] { return stop_ || static_cast<bool>(job_); });
-      if (job_) {
-        job_();
-        job_ = nullptr;
-        cv_.notify_all();
-        continue;
-      }
-      if (stop_) return;
-    }
-  }
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::function<void()> job_;
-  bool stop_ = false;
-  std::thread thread_;
-};
+using Worker = test::WorkerThread;
 
 ClassRef pair_class(Registry& r, const char* name = "Pair") {
   return r.define(ClassSpec(name).attr("a", 1).attr("b", 1));
