@@ -404,6 +404,11 @@ class Value {
   bool holds() const noexcept {
     if constexpr (std::is_same_v<T, None>) {
       return ops_ == nullptr;
+    } else if constexpr (detail::LibraryType<T>) {
+      // A builtin type has one table, the library's: the pointers say it all. (A type_info
+      // comparison is a strcmp of the names with g++, paid on every miss: get<int> of an
+      // integer stored as std::int64_t, say.)
+      return ops_ == detail::ops_for<T>;
     } else {
       // Pointer equality is the fast path; the type_info comparison covers a table made by
       // another shared object (a plugin) for the same type.
