@@ -9,7 +9,8 @@ below) is its CPU time by default: on a shared machine a busy neighbour inflates
 time (preemption) but hardly the thread's CPU time. Cases timed by hand (UseManualTime) and
 runs of 2 threads always use their real time; throughput uses items_per_second. A ratio target
 whose limit lies within twice the run's own spread (from the repetitions' coefficients of
-variation) is marked NOISY: one run on that machine cannot tell met from not met.
+variation) is marked NOISY: one run on that machine cannot tell met from not met. A row without
+a limit is shown for the record: it is never met or missed.
 
 Usage: ratios.py BENCH.json [--cpython CPYTHON.json] [--time cpu|real] [--strict]
   --cpython  the output of `cpython_local.py --json`, shown beside the matching cases
@@ -30,7 +31,7 @@ _FIELDS = ("real_time", "cpu_time", "items_per_second", "ns_per_object", "bytes_
            "bytes_per_object_untouched", "bytes_per_pair", "bytes_first_pair",
            "allocs_per_object", "allocs_per_pair", "requested_bytes_per_pair",
            "table_bytes_after_burst", "table_bytes_high_id", "max_stall_us", "max_stall_exit_us",
-           "max_stall_death_us")
+           "max_stall_death_us", "reloads", "reload_rate", "changes_seen")
 
 
 def case_name(run_name):
@@ -91,13 +92,19 @@ def baseline_of(case):
         return case.replace("_in_context", ""), "the same get, thread's own context"
     if case == "BM_localbag_context_enter_leave":
         return "BM_baseline_mutex_lock_unlock", "uncontended std::mutex lock + unlock"
+    if case == "BM_localbag_config_read":
+        return "BM_baseline_rcu_config_read", "hand-rolled RCU map (atomic shared_ptr)"
+    if case.startswith("BM_localbag_config_read_during_reload/100/"):
+        return case.replace("/100/", "/0/"), "the same reads, no reloads"
     if case in ("BM_localbag_set_existing", "BM_localbag_hasattr_miss"):
         return "BM_baseline_tls_map_get", "hand-rolled map GET (scale only)"
     if case.startswith("BM_baseline_") and case not in ("BM_baseline_tls_map_get",
                                                          "BM_baseline_thread_local_int",
                                                          "BM_baseline_tls_map_set_del",
                                                          "BM_baseline_tls_map_call",
-                                                         "BM_baseline_mutex_lock_unlock"):
+                                                         "BM_baseline_mutex_lock_unlock",
+                                                         "BM_baseline_rcu_config_read",
+                                                         "BM_baseline_absl_getflag"):
         return "BM_baseline_tls_map_get", "hand-rolled TLS map"
     return None
 
@@ -138,25 +145,59 @@ def scaling_target(m, case, label, limit):
     return (f"{label} throughput, 2 threads / 1 thread", scaling, limit, "ge", detail)
 
 
+def _noise(m, a, b, value, limit):
+    """The detail of a ratio of `a` to `b`: their cvs, and NOISY when `limit` (None: no target)
+    lies within twice the ratio's spread, about sqrt(cv_a^2 + cv_b^2), of the measured ratio."""
+    cva, cvb = _get(m, a, "cv"), _get(m, b, "cv")
+    if value is None or cva is None or cvb is None:
+        return ""
+    spread = math.sqrt(cva * cva + cvb * cvb)
+    detail = f"cv {100 * cva:.0f}% / {100 * cvb:.0f}%"
+    if limit is not None and abs(value - limit) <= 2 * spread * value:
+        detail += " -> NOISY: the limit is within the run's spread; re-run on a quieter machine"
+    return detail
+
+
 def ratio_target(m, text, a, b, limit):
-    """The target "median of `a` / median of `b` <= limit", as a row of targets(). With the
-    repetitions' coefficients of variation (cv) of both cases, the ratio's own spread is about
-    sqrt(cv_a^2 + cv_b^2); when the limit lies within twice that of the measured ratio, one run
-    cannot tell met from not met, and the row says NOISY."""
+    """The target "median of `a` / median of `b` <= limit", as a row of targets(); with limit
+    None, a row for the record. With the repetitions' coefficients of variation (cv) of both
+    cases, the ratio's own spread is about sqrt(cv_a^2 + cv_b^2); when the limit lies within
+    twice that of the measured ratio, one run cannot tell met from not met, and the row says
+    NOISY."""
     x, y = _get(m, a, "time"), _get(m, b, "time")
     value = x / y if x is not None and y else None
-    cva, cvb = _get(m, a, "cv"), _get(m, b, "cv")
-    detail = ""
-    if value is not None and cva is not None and cvb is not None:
-        spread = math.sqrt(cva * cva + cvb * cvb)
-        detail = f"cv {100 * cva:.0f}% / {100 * cvb:.0f}%"
-        if abs(value - limit) <= 2 * spread * value:
-            detail += " -> NOISY: the limit is within the run's spread; re-run on a quieter machine"
-    return (text, value, limit, "le", detail)
+    return (text, value, limit, "le", _noise(m, a, b, value, limit))
+
+
+def reload_target(m, case, label, limit):
+    """The target "items_per_second of `case`/100 (reloads 100 times a second) / that of
+    `case`/0 (no reloads) >= limit", both 2-thread runs (real time), as a row of targets(). Not
+    measured when the /100 run counted no reloads (its "reloads" counter). NOISY as
+    ratio_target; the cores each run's 2 readers had are shown, and a miss while either had
+    fewer than 1.9 is marked unreliable, as in scaling_target."""
+    with_reloads, without = f"{case}/100/threads:2", f"{case}/0/threads:2"
+    x, y = _get(m, with_reloads, "items_per_second"), _get(m, without, "items_per_second")
+    value = x / y if x is not None and y else None
+    reloads = _get(m, with_reloads, "reloads")
+    if value is not None and not reloads:
+        return (f"{label} throughput, 100 reloads/s / none", None, limit, "ge",
+                "no reloads counted in the /100 run: it measured no reloads")
+    detail = _noise(m, with_reloads, without, value, limit)
+    if value is not None:
+        detail = (f"reloads {reloads:.0f} ({_get(m, with_reloads, 'reload_rate') or 0:.0f}/s)"
+                  + (f"; {detail}" if detail else ""))
+        if all(_get(m, c, f) for c in (with_reloads, without) for f in ("real_time", "cpu_time")):
+            cores = [_get(m, c, "cpu_time") / _get(m, c, "real_time")
+                     for c in (without, with_reloads)]
+            detail += f"; cores had: no reloads {cores[0]:.2f}, 100/s {cores[1]:.2f}"
+            if value < limit and min(cores) < 1.9:
+                detail += " -> UNRELIABLE, machine busy: re-run on an idle machine"
+    return (f"{label} throughput, 100 reloads/s / none", value, limit, "ge", detail)
 
 
 def targets(m):
-    """[(target text, measured, limit, 'le'|'ge', detail)] for the performance targets."""
+    """[(target text, measured, limit, 'le'|'ge', detail)] for the performance targets (limit
+    None: a figure shown for the record)."""
     out = []
     for size, vs_tls, vs_absl in ((8, 0.5, 0.8), (64, 0.8, 1.0)):
         case = f"BM_localbag_get_string/{size}"
@@ -206,6 +247,15 @@ def targets(m):
     out.append(("context create+destroy ns per object touched, max/min over 1 and 8",
                 _spread(per), 2.0, "le",
                 " ".join(f"{n}: {life[n]:.0f} ns" for n in (0, 1, 8) if life[n] is not None)))
+    # Config (bench_config.cpp): a class default read through a configuration's object, against
+    # the hand-rolled RCU map and, for the record, abseil's flags; and the reads' throughput on
+    # 2 threads while a third reloads the configuration.
+    out.append(ratio_target(m, "config_read / rcu_config_read", "BM_localbag_config_read",
+                            "BM_baseline_rcu_config_read", 0.5))
+    out.append(ratio_target(m, "config_read / absl_getflag", "BM_localbag_config_read",
+                            "BM_baseline_absl_getflag", None))
+    out.append(reload_target(m, "BM_localbag_config_read_during_reload",
+                             "config_read_during_reload", 0.9))
     out.append(("bytes per touched (object, thread) pair",
                 _get(m, "BM_localbag_memory", "bytes_per_pair"), 96.0, "le", ""))
     # A fresh thread's record table after 1,000,000 objects came and went: touching one new
@@ -241,7 +291,8 @@ def print_cases(m, cpy):
         extra = []
         for key in ("items_per_second", "ns_per_object", "bytes_per_object",
                     "bytes_per_object_untouched", "bytes_per_pair", "bytes_first_pair",
-                    "table_bytes_after_burst", "table_bytes_high_id", "max_stall_us"):
+                    "table_bytes_after_burst", "table_bytes_high_id", "max_stall_us",
+                    "reloads", "reload_rate", "changes_seen"):
             if key in v:
                 val = v[key]
                 extra.append(f"{key}={val / 1e6:.1f}M" if key == "items_per_second"
@@ -267,7 +318,9 @@ def print_targets(ts):
     print(f"{'target':<{w}}  {'measured':>9}  {'limit':>8}  result")
     all_met = True
     for text, value, limit, sense, detail in ts:
-        if value is None:
+        if limit is None:
+            verdict = "for the record" if value is not None else "not measured (for the record)"
+        elif value is None:
             verdict, all_met = "NOT MEASURED", False
         else:
             met = value <= limit if sense == "le" else value >= limit
@@ -278,7 +331,7 @@ def print_targets(ts):
                 verdict += " (noisy)"
             all_met = all_met and met
         vs = "-" if value is None else f"{value:.2f}"
-        ls = ("<= " if sense == "le" else ">= ") + f"{limit:g}"
+        ls = "-" if limit is None else ("<= " if sense == "le" else ">= ") + f"{limit:g}"
         print(f"{text:<{w}}  {vs:>9}  {ls:>8}  {verdict}" + (f"   ({detail})" if detail else ""))
     return all_met
 
