@@ -138,11 +138,13 @@ void ClassState::publish_owns(const ClassLock& held, std::span<ClassState* const
     using std::swap;
     swap(classes[k]->own, owns[k]);
   }
+  const std::uint64_t sequence = next_views(held);
   for (std::size_t i = 0; i < family.size(); ++i) {
     assert(displaced.views.size() < displaced.views.capacity());
     displaced.views.push_back(family[i]->view);  // a copy: publish_view marks it superseded
-    family[i]->publish_view(held, std::move(views[i]));
+    family[i]->publish_view(held, std::move(views[i]), sequence);
   }
+  advance_views(held, sequence);
 }
 
 ClassRef ClassAccess::make(ClassSpec spec, ClassRef base,
@@ -169,7 +171,7 @@ ClassRef ClassAccess::make(ClassSpec spec, ClassRef base,
   ClassRef cls(new Class(std::move(fresh)));
   ClassState& s = state(*cls);
   const ClassLock held;
-  s.publish_view(held, merge_view(base_state.view.get(), s.own));
+  s.publish_view(held, merge_view(base_state.view.get(), s.own), 0);  // replaces no view
   std::vector<std::weak_ptr<Class>>& siblings = base_state.children;
   std::erase_if(siblings, [](const std::weak_ptr<Class>& w) { return w.expired(); });
   siblings.reserve(siblings.size() + 1);
@@ -261,7 +263,7 @@ const ClassRef& Class::local() {
     state->name = "local";
     {
       const detail::ClassLock held;
-      state->publish_view(held, detail::ViewPtr(new detail::ClassView()));
+      state->publish_view(held, detail::ViewPtr(new detail::ClassView()), 0);  // the first
     }
     return new ClassRef(new Class(std::move(state)));
   }();

@@ -76,19 +76,27 @@ struct ClassState {
   // &view->attrs(), stored (release) after every change of `view`; a thread compares it with the
   // view it holds (acquire) and takes the new view under the mutex when they differ.
   std::atomic<const Dict*> current{nullptr};
-  // Makes `view_in` the class's view and publishes it.
+  // Makes `view_in` the class's view and publishes it; the view it replaces, if any, is marked
+  // with `sequence`, the view_sequence() value that the change will store once all of its
+  // views are published (advance_views).
   //
-  // The order matters to ReadScope (current_view): the old view is marked with the new sequence
-  // number before the new view is published, and the sequence number moves after. So a thread
-  // that begins a scope and reads a sequence number >= the mark sees the new view in every
-  // read after it (it can no longer read the old one), and a thread that finds the new view
-  // published sees the mark.
-  void publish_view(const ClassLock&, ViewPtr view_in) noexcept {
-    const std::uint64_t sequence = view_sequence().load(std::memory_order_relaxed) + 1;
+  // The order matters to ReadScope (current_view): the old views are marked before the new ones
+  // are published, and the sequence number moves after the last. So a thread that begins a
+  // scope and reads a sequence number >= the mark sees the new views in every read after it (it
+  // can no longer read the old ones), and a thread that finds a new view published sees the
+  // mark. One change (Class::replace_attrs) marks all of its old views alike.
+  void publish_view(const ClassLock&, ViewPtr view_in, std::uint64_t sequence) noexcept {
     if (view) view->superseded.store(sequence, std::memory_order_relaxed);
     view = std::move(view_in);
     current.store(&view->attrs(), std::memory_order_release);
-    view_sequence().store(sequence, std::memory_order_release);  // only under class_mutex()
+  }
+  // The sequence number a change's publish_view calls mark with.
+  static std::uint64_t next_views(const ClassLock&) noexcept {
+    return view_sequence().load(std::memory_order_relaxed) + 1;
+  }
+  // Ends a change: its views are all published.
+  static void advance_views(const ClassLock&, std::uint64_t sequence) noexcept {
+    view_sequence().store(sequence, std::memory_order_release);
   }
 
   // Index of `name` in `slots`, or -1.

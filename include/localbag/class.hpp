@@ -219,8 +219,8 @@ class Class {
 };
 
 /// Consistent reads: while a `ReadScope` lives on a thread, every object keeps showing that
-/// thread (in whatever context) the class attributes it showed at the first read after the
-/// scope began, or at the scope's beginning. A class change published meanwhile
+/// thread, in each context, the class attributes it showed at the first read after the scope
+/// began, or at the scope's beginning. A class change published meanwhile
 /// (`Class::setattr`, `replace_attrs`, a `Config` reload) becomes visible to the thread when its
 /// outermost scope ends. So two reads of one object in a scope never straddle a change:
 ///
@@ -232,8 +232,8 @@ class Class {
 ///
 /// Scopes nest (the outermost counts). They cost one call to begin and one to end; reads in a
 /// scope take the same fast path until a class changes, then a slower one (no lock) until the
-/// scope ends. Per object: two objects of one class may show different versions. Not movable;
-/// it must end on the thread that began it.
+/// scope ends. Per object and context (as a record is): two objects, or one object read in two
+/// contexts, may show different versions. Not movable; it must end on the thread that began it.
 class ReadScope {
  public:
   ReadScope() noexcept;

@@ -92,8 +92,7 @@ class LocalObject {
     if (const detail::FastLookup fast = fast_lookup(name); fast.definite) {
       if (fast.value == nullptr) throw_missing(name.text());
       if (const T* p = fast.value->try_get<T>()) return *p;
-      if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool> &&
-                    !std::is_same_v<T, std::int64_t>) {
+      if constexpr (detail::StandardInteger<T> && !std::is_same_v<T, std::int64_t>) {
         // The integer type of a configuration file and of Python's arguments, read as another
         // integer type (get<int>("timeout")) without the general conversion.
         if (const std::int64_t* wide = fast.value->try_get<std::int64_t>();

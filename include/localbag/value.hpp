@@ -162,6 +162,13 @@ T* object_in(void* buffer) noexcept {
   }
 }
 
+// An integer type that is not bool or a character type: what std::in_range accepts.
+template <class T>
+concept StandardInteger =
+    std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char> &&
+    !std::is_same_v<T, wchar_t> && !std::is_same_v<T, char8_t> && !std::is_same_v<T, char16_t> &&
+    !std::is_same_v<T, char32_t>;
+
 // The types whose operations tables are liblocalbag's own (`LibraryOps`, defined in the library
 // for each, below and beside Dict, Function, ClassRef and LocalObject): a value of one of them
 // never points into the module that stored it, so a plugin's int is the host's int. Every

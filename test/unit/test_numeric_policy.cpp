@@ -144,6 +144,18 @@ TEST(NumericPolicy, LocalObjectGetAppliesThePolicy) {
   LocalObject conf(cls);
   EXPECT_EQ(conf.get<int>("timeout"), 30);
   EXPECT_EQ(conf.get<unsigned short>("timeout"), 30);
+  // Every integer type reads a std::int64_t (the inline conversion covers the standard integer
+  // types; bool and the character types take the general one), with the same range checks.
+  EXPECT_EQ(obj.get<unsigned char>("n"), 5);
+  EXPECT_EQ(obj.get<char>("n"), 5);
+  EXPECT_EQ(obj.get<char32_t>("n"), U'\x05');
+  EXPECT_EQ(obj.get<wchar_t>("n"), L'\x05');
+  EXPECT_EQ(error_of<OverflowError>([&] { obj.get<char>("big"); }),
+            "Python int too large to convert to C char");
+  obj.setattr("negative", std::int64_t{-1});
+  EXPECT_EQ(error_of<OverflowError>([&] { obj.get<unsigned>("negative"); }),
+            "can't convert negative int to unsigned");
+  EXPECT_EQ(obj.get<long long>("negative"), -1);
 }
 
 TEST(Bytes, IsPythonsBytes) {
