@@ -134,6 +134,14 @@ void throw_slot_conflict(std::string_view name) {
   throw ValueError(join({quoted(name), " in __slots__ conflicts with class variable"}));
 }
 
+void throw_config_no_file(std::string_view verb) {
+  throw ValueError(join({"this configuration was given as a dict: there is no file to ", verb}));
+}
+
+void throw_unwatch_from_watcher() {
+  throw RuntimeError("cannot stop watching from the watcher's own thread");
+}
+
 void throw_class_repeated(std::string_view cls) {
   throw ValueError(join({"class ", quoted(cls), " appears twice in one change"}));
 }

@@ -158,8 +158,9 @@ class Config {
   /// attributes no longer in the file are removed. A class new in the file is defined. Returns
   /// whether anything changed. `ConfigError` (and nothing changed) for a file that cannot be
   /// read or parsed, a type the schema forbids, a class missing from the file or whose base
-  /// changed. The subscribers have run for this change when it returns (on this thread, or on
-  /// a thread reloading at the same time: changes are delivered one at a time, in order).
+  /// changed. The subscribers have run for this change when it returns, unless another thread
+  /// (or a callback this reload was called from) is delivering changes at that moment: it then
+  /// delivers this one next, in order, and `reload` does not wait for it.
   bool reload();
   /// The same from a document given in code (class name -> `Dict`).
   bool reload(Dict document);
@@ -181,9 +182,13 @@ class Config {
   /// A subscription's handle: unsubscribes when destroyed or `reset()`. Movable.
   class Subscription {
    public:
+    /// No subscription.
     Subscription() noexcept = default;
+    /// Takes the other's subscription; the other is left with none.
     Subscription(Subscription&&) noexcept = default;
+    /// Unsubscribes this one (as `reset`), then takes the other's.
     Subscription& operator=(Subscription&& other) noexcept;
+    /// Unsubscribes, as `reset`.
     ~Subscription();
     /// Unsubscribes: when it returns, the callback is not running (unless on this thread,
     /// from the callback itself) and will not run again. Safe inside the callback.
@@ -191,6 +196,7 @@ class Config {
     /// Whether subscribed.
     explicit operator bool() const noexcept { return static_cast<bool>(state_); }
 
+    /// Internal: what a subscription shares with its configuration.
     struct State;
 
    private:
@@ -198,8 +204,9 @@ class Config {
     explicit Subscription(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
     std::shared_ptr<State> state_;
   };
-  /// Calls `fn` after each reload that changed something, outside every lock, on the reloading
-  /// thread, in order. It may read the configuration, subscribe and unsubscribe; an exception
+  /// Calls `fn` after each reload that changed something, on the reloading thread, one call at a
+  /// time and in order, with no lock held but this subscription's own (which only its `reset`
+  /// takes). It may read the configuration, reload it, subscribe and unsubscribe; an exception
   /// it throws goes to the error handlers (the reload stands).
   [[nodiscard]] Subscription subscribe(std::function<void(const ConfigUpdate&)> fn);
   /// Calls `fn` with each error of a reload the watcher started (a call to `reload` throws
@@ -208,6 +215,7 @@ class Config {
   /// The error of the last reload, or nullopt when it succeeded.
   std::optional<ConfigError> last_error() const;
 
+  /// Internal: what a configuration holds (src/config/state.hpp).
   struct State;
 
  private:

@@ -223,7 +223,11 @@ class Builder {
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) {
     // The place is where the bad token starts: the first character after the last event that
     // is not whitespace or a separator (where Python's json puts it too).
-    fail("JSONDecodeError", source_, value_start(), python_message(ex.what()));
+    const std::string_view what = ex.what();
+    if (what.find("number overflow") != std::string_view::npos) {  // beyond a double's range
+      fail("OverflowError", source_, value_start(), "number too large: " + number_text());
+    }
+    fail("JSONDecodeError", source_, value_start(), python_message(what));
   }
 
   // Python's json.JSONDecodeError message for nlohmann's "[json.exception.parse_error.101]
@@ -242,6 +246,16 @@ class Builder {
     if (has("invalid string")) return std::string(detail.substr(detail.find("invalid string")));
     if (has("while parsing value")) return "Expecting value";
     return std::string(detail);
+  }
+
+  // The number token at value_start(), as written.
+  std::string number_text() const {
+    const char* const end = text_.data() + text_.size();
+    const char* p = last_end_;
+    while (p < end && std::string_view(" \t\n\r,:").find(*p) != std::string_view::npos) ++p;
+    const char* q = p;
+    while (q < end && std::string_view("0123456789.eE+-").find(*q) != std::string_view::npos) ++q;
+    return std::string(p, q);
   }
 
   // The error that refused the document while it was parsed, if any.

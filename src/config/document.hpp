@@ -10,6 +10,7 @@
 
 #include "localbag/config.hpp"
 #include "localbag/dict.hpp"
+#include "localbag/registry.hpp"
 
 namespace localbag::detail::config {
 
@@ -50,7 +51,26 @@ Kind kind_of(const Value& value);
 // value's own type name.
 std::string kind_name(const Value& value);
 
-// A ConfigError at `where` in `source`.
+// Python's ==, for what a configuration holds: numbers by value (an int equals a float of the
+// same value), str, bool, None, lists and dicts element by element; any other value by its type
+// and repr. `strict`: the types must match as well (whether a class must be republished).
+bool same(const Value& a, const Value& b, bool strict = false);
+bool same(const Dict& a, const Dict& b, bool strict = false);
+
+// The document's classes, bases before subclasses: ValueError for a class named `local`, an
+// unknown base (neither in the document nor in `bases`) or a circular chain.
+std::vector<const DocClass*> bases_first(const Document& doc, const Registry* bases);
+
+// ConfigError unless `doc` keeps to `schema`: TypeError for a value of another type than its
+// class (or the nearest base in the document declaring it) declares, ValueError for a required
+// attribute that neither the class nor a base in the document defines.
+void check_schema(const ConfigSchema& schema, const Document& doc);
+
+// A ConfigError at `where` in `source` (`where` {} for none): its what() is the place, ": ",
+// and `message`.
+ConfigError make_error(const char* python_type, const std::string& source, Place where,
+                       const std::string& message);
+// Throws it.
 [[noreturn]] void fail(const char* python_type, const std::string& source, Place where,
                        const std::string& message);
 

@@ -6,6 +6,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -65,7 +66,15 @@ FileWatcher::FileWatcher(fs::path path, std::string source, std::function<void()
     ::close(inotify_fd_);
     fail_os(source, "eventfd", error);
   }
-  if (const int error = add_watches(); error != 0) {
+  int error = 0;
+  try {
+    error = add_watches();
+  } catch (...) {
+    ::close(inotify_fd_);
+    ::close(stop_fd_);
+    throw;
+  }
+  if (error != 0) {
     ::close(inotify_fd_);
     ::close(stop_fd_);
     fail_os(source, ("inotify_add_watch " + path_.parent_path().string()).c_str(), error);
@@ -87,23 +96,43 @@ FileWatcher::~FileWatcher() {
   ::close(stop_fd_);
 }
 
-// The path's directory; every directory that holds a symlink met while resolving the path
-// (whose swap changes where the path leads); the directory of the file it leads to. Adding a
-// directory watched already changes nothing (inotify returns the same watch). Returns errno of
-// watching the path's own directory, or 0.
-int FileWatcher::add_watches() noexcept {
+// The path's directory; every directory that holds a symlink met while resolving the path,
+// through the symlinks' own targets (whose swap changes where the path leads); the directory of
+// the file it leads to. Adding a directory watched already changes nothing (inotify returns the
+// same watch). Returns errno of watching the path's own directory, or 0.
+int FileWatcher::add_watches() {
   std::vector<fs::path> dirs{path_.parent_path()};
   std::error_code ec;
-  fs::path resolved;
-  for (const fs::path& part : path_) {
-    resolved /= part;
-    for (int hops = 0; hops < 40 && fs::is_symlink(fs::symlink_status(resolved, ec)); ++hops) {
-      dirs.push_back(resolved.parent_path());
-      const fs::path target = fs::read_symlink(resolved, ec);
-      if (ec) break;
-      resolved =
-          (target.is_absolute() ? target : resolved.parent_path() / target).lexically_normal();
+  // Resolves the path component by component, as the kernel does; a symlink's target replaces
+  // it and is resolved in turn.
+  const fs::path relative = path_.relative_path();
+  const std::vector<fs::path> parts(relative.begin(), relative.end());
+  std::vector<fs::path> todo(parts.rbegin(), parts.rend());  // a stack: the next part last
+  fs::path resolved = path_.root_path();
+  for (int hops = 0; !todo.empty();) {
+    const fs::path part = std::move(todo.back());
+    todo.pop_back();
+    if (part == ".") continue;
+    if (part == "..") {
+      resolved = resolved.parent_path();
+      continue;
     }
+    const fs::path next = resolved / part;
+    if (hops < 40 && fs::is_symlink(fs::symlink_status(next, ec))) {
+      ++hops;
+      dirs.push_back(resolved);  // the directory holding the symlink
+      const fs::path target = fs::read_symlink(next, ec);
+      if (ec) {
+        resolved = next;
+        continue;
+      }
+      if (target.is_absolute()) resolved = target.root_path();
+      const fs::path target_relative = target.relative_path();
+      const std::vector<fs::path> target_parts(target_relative.begin(), target_relative.end());
+      todo.insert(todo.end(), target_parts.rbegin(), target_parts.rend());  // first part next
+      continue;
+    }
+    resolved = next;
   }
   dirs.push_back(resolved.parent_path());
   int error = 0;
@@ -142,6 +171,11 @@ void FileWatcher::run() noexcept {
       for (ssize_t at = 0; at < n;) {
         const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
         at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+        if ((event->mask & IN_IGNORED) != 0) {  // the directory is gone: so is its watch
+          directories_.erase(event->wd);
+          relevant = true;
+          continue;
+        }
         if ((event->mask & IN_CREATE) != 0 && event->len > 0) {
           // A symlink is complete when created; a regular file is not until closed (its
           // IN_CLOSE_WRITE follows).
@@ -155,7 +189,11 @@ void FileWatcher::run() noexcept {
       }
     }
     if (!relevant) continue;
-    add_watches();  // a swap may have led the path through other directories
+    try {
+      add_watches();  // a swap may have led the path through other directories
+    } catch (...) {
+      // Out of memory: the watches already set stay; the next event tries again.
+    }
     try {
       changed_();
     } catch (...) {

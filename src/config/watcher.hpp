@@ -43,7 +43,7 @@ class FileWatcher {
   std::thread::id thread_id() const noexcept { return thread_.get_id(); }
 
  private:
-  int add_watches() noexcept;
+  int add_watches();
   void run() noexcept;
 
   std::filesystem::path path_;

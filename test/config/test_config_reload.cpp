@@ -317,3 +317,25 @@ TEST(ConfigReload, OverridesAreSeenWhereTheyWereMadeOnly) {
 
 }  // namespace
 }  // namespace localbag
+
+namespace localbag {
+namespace {
+
+// 1 -> 1.0 is equal for Python's ==, so no change is reported, but the class takes the float:
+// a schema-less reload may change a type, and get<int> of a float is a TypeError.
+TEST(ConfigReloadTypes, AnIntReplacedByAnEqualFloatIsTheFloat) {
+  Config config(Dict{{"c", Dict{{"x", std::int64_t{1}}}}});
+  std::vector<ConfigChange> reported;
+  Config::Subscription s = config.subscribe([&](const ConfigUpdate& u) {
+    reported.insert(reported.end(), u.changes.begin(), u.changes.end());
+  });
+  LocalObject c = config.object("c");
+  EXPECT_EQ(c.get<int>("x"), 1);
+  EXPECT_FALSE(config.reload(Dict{{"c", Dict{{"x", 1.0}}}}));
+  EXPECT_TRUE(reported.empty());
+  EXPECT_EQ(c.get<double>("x"), 1.0);
+  EXPECT_THROW(c.get<int>("x"), TypeError);
+}
+
+}  // namespace
+}  // namespace localbag

@@ -191,6 +191,39 @@ TEST(ConfigWatch, DirectorySymlinkSwapAsEnvoyDeploys) {
   EXPECT_FALSE(config.last_error().has_value());
 }
 
+// The path is a symlink whose target runs through another symlink, in another directory:
+// /app/config.json -> /srv/current/config.json, /srv/current -> v1. The swap of current happens
+// in /srv, which only the resolution of the first symlink's target leads to.
+TEST(ConfigWatch, ASwapInsideASymlinksTargetIsFollowed) {
+  TempDir dir;
+  const fs::path app = dir.path() / "app";
+  const fs::path srv = dir.path() / "srv";
+  fs::create_directories(app);
+  fs::create_directories(srv / "v1");
+  fs::create_directories(srv / "v2");
+  write_file(srv / "v1" / "config.json", doc(1));
+  write_file(srv / "v2" / "config.json", doc(2));
+  fs::create_directory_symlink("v1", srv / "current");
+  fs::create_symlink(srv / "current" / "config.json", app / "config.json");
+  Config config(app / "config.json");
+  config.watch();
+  swap_symlink(srv / "current", "v2", true);
+  EXPECT_TRUE(wait_until([&] { return shows(config, 2); }));
+  EXPECT_FALSE(config.last_error().has_value());
+}
+
+// Two in-place writes of the same size, at once: the second is loaded although the file's
+// timestamps may not move between them (the watcher compares the text).
+TEST(ConfigWatch, QuickWritesOfOneSizeAreAllLoaded) {
+  TempDir dir;
+  const fs::path path = dir / "config.json";
+  write_file(path, doc(1));
+  Config config(path);
+  config.watch();
+  for (int v = 2; v <= 9; ++v) write_file(path, doc(v));  // every text the same size
+  EXPECT_TRUE(wait_until([&] { return shows(config, 9); }));
+}
+
 TEST(ConfigWatch, ABadFileGoesToTheErrorHandlersAndChangesNothing) {
   TempDir dir;
   const fs::path path = dir / "config.json";

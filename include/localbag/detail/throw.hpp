@@ -65,6 +65,10 @@ using TypeNameFn = std::string (*)();
 [[noreturn]] void throw_slot_conflict(std::string_view name);
 // ValueError: class 'X' is already defined
 [[noreturn]] void throw_already_defined(std::string_view cls);
+// ValueError: this configuration was given as a dict: there is no file to <verb>
+[[noreturn]] void throw_config_no_file(std::string_view verb);
+// RuntimeError: cannot stop watching from the watcher's own thread
+[[noreturn]] void throw_unwatch_from_watcher();
 // ValueError: class 'X' appears twice in one change
 [[noreturn]] void throw_class_repeated(std::string_view cls);
 
