@@ -16,8 +16,6 @@ namespace localbag::detail::config {
 
 namespace {
 
-std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
-
 bool has_type(const Value& value, ConfigType type) {
   const Kind kind = kind_of(value);
   switch (type) {

@@ -62,8 +62,6 @@ ConfigSchema& ConfigSchema::attr(std::string cls, std::string attr, ConfigType t
 
 namespace {
 
-std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
-
 const char* os_error_type(int error) {
   switch (error) {
     case ENOENT:
@@ -79,9 +77,9 @@ const char* os_error_type(int error) {
 }
 
 [[noreturn]] void fail_os(const std::string& source, int error) {
-  cfg::fail(
-      os_error_type(error), source, {},
-      "[Errno " + std::to_string(error) + "] " + std::strerror(error) + ": " + in_quotes(source));
+  cfg::fail(os_error_type(error), source, {},
+            "[Errno " + std::to_string(error) + "] " + std::strerror(error) + ": " +
+                cfg::in_quotes(source));
 }
 
 // The file's text and the identity of what was read.
@@ -125,14 +123,14 @@ bool Config::State::load(cfg::Document doc, bool first) {
     const auto it = std::find_if(doc.classes.begin(), doc.classes.end(),
                                  [&](const cfg::DocClass& c) { return c.name == name; });
     if (it == doc.classes.end()) {
-      cfg::fail("ValueError", doc.source, {}, "class " + in_quotes(name) + " is missing");
+      cfg::fail("ValueError", doc.source, {}, "class " + cfg::in_quotes(name) + " is missing");
     }
     if (it->base != k.base && !(it->base.empty() && k.base == "local") &&
         !(it->base == "local" && k.base.empty())) {
       cfg::fail("ValueError", doc.source, it->base_where.line > 0 ? it->base_where : it->where,
-                "class " + in_quotes(name) + " cannot change its base from " +
-                    in_quotes(k.base.empty() ? "local" : k.base) + " to " +
-                    in_quotes(it->base.empty() ? "local" : it->base));
+                "class " + cfg::in_quotes(name) + " cannot change its base from " +
+                    cfg::in_quotes(k.base.empty() ? "local" : k.base) + " to " +
+                    cfg::in_quotes(it->base.empty() ? "local" : it->base));
     }
   }
 

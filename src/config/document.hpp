@@ -66,6 +66,9 @@ std::vector<const DocClass*> bases_first(const Document& doc, const Registry* ba
 // attribute that neither the class nor a base in the document defines.
 void check_schema(const ConfigSchema& schema, const Document& doc);
 
+// `s` in single quotes, as Python's messages quote names.
+std::string in_quotes(std::string_view s);
+
 // A ConfigError at `where` in `source` (`where` {} for none): its what() is the place, ": ",
 // and `message`.
 ConfigError make_error(const char* python_type, const std::string& source, Place where,
