@@ -119,7 +119,9 @@ std::string read_file(const std::filesystem::path& path, const std::string& sour
 bool Config::State::load(cfg::Document doc, bool first) {
   const std::vector<const cfg::DocClass*> order = cfg::bases_first(doc, bases);
   cfg::check_schema(schema, doc);
-  for (const auto& [name, k] : known) {
+  for (const auto& entry : known) {
+    const std::string& name = entry.first;  // (a structured binding cannot be captured: clang 14)
+    const Known& k = entry.second;
     const auto it = std::find_if(doc.classes.begin(), doc.classes.end(),
                                  [&](const cfg::DocClass& c) { return c.name == name; });
     if (it == doc.classes.end()) {

@@ -301,9 +301,9 @@ TEST(ConfigErrors, ADictDocumentThatIsRefused) {
       {"an unknown base", Dict{{"defaults", Dict{}}, {"service", Dict{{"__base__", "nope"}}}}},
       {"a changed base", Dict{{"defaults", Dict{}}, {"service", Dict{}}}},
   };
-  for (const auto& [name, document] : cases) {
-    SCOPED_TRACE(name);
-    const std::optional<ConfigError> error = config_error([&] { config.reload(document); });
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.first);
+    const std::optional<ConfigError> error = config_error([&] { config.reload(c.second); });
     expect_config_error(error, "ValueError", "<dict>");
     if (error) {
       EXPECT_EQ(error->line(), 0);
