@@ -349,8 +349,8 @@ int run(bool read_scope) {
   const std::lock_guard lock(report.mutex);
   std::string seen, counts;
   for (const auto& [version, n] : report.per_version) {
-    seen += " " + std::to_string(version);
-    counts += " " + std::to_string(version) + ":" + std::to_string(n);
+    seen += std::string(" ") + std::to_string(version);
+    counts += std::string(" ") + std::to_string(version) + std::string(":") + std::to_string(n);
   }
   std::printf("versions seen:%s\nresponses per version:%s\n", seen.c_str(), counts.c_str());
   std::printf(

@@ -93,14 +93,14 @@ Reading read_once(const LocalObject& obj, bool service) {
 // Empty when the reading is one version's; else what is mixed.
 std::string mixed(const Reading& r) {
   std::string out;
-  if (r.b != r.a) out += " b=" + std::to_string(r.b);
-  if (r.d && *r.d != r.a) out += " d=" + std::to_string(*r.d);
+  if (r.b != r.a) out += std::string(" b=") + std::to_string(r.b);
+  if (r.d && *r.d != r.a) out += std::string(" d=") + std::to_string(*r.d);
   bool list_ok = static_cast<std::int64_t>(r.c.size()) == r.a % 4 + 1;
   for (const Value& x : r.c)
     list_ok = list_ok && x.holds<std::int64_t>() && x.get<std::int64_t>() == r.a;
   if (!list_ok) out += " c=" + repr(Value(r.c));
   if (out.empty()) return out;
-  return "a=" + std::to_string(r.a) + out;
+  return std::string("a=") + std::to_string(r.a) + out;
 }
 
 // What went wrong on the reader threads: counted, the first few kept.

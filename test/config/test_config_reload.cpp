@@ -291,7 +291,7 @@ TEST(ConfigReload, ADictConfigurationReloadsFromDicts) {
 TEST(ConfigReload, AMethodOfABaseRegistrySeesReloadedValues) {
   Registry bases;
   bases.define(ClassSpec("app").method("describe", [](LocalObject& self, Args) -> Value {
-    return self.get<std::string>("name") + ":" + std::to_string(self.get<int>("port"));
+    return self.get<std::string>("name") + std::string(":") + std::to_string(self.get<int>("port"));
   }));
   Config config(Dict{{"web", Dict{{"__base__", "app"}, {"name", "a"}, {"port", 1}}}}, {}, &bases);
   LocalObject web = config.object("web");

@@ -37,13 +37,19 @@ using namespace std::chrono_literals;
 
 // Version `v` of a one-class document: both attributes hold v.
 std::string doc(int v) {
-  return "{\"c\": {\"x\": " + std::to_string(v) + ", \"y\": \"v" + std::to_string(v) + "\"}}\n";
+  const std::string n = std::to_string(v);
+  std::string text = "{\"c\": {\"x\": ";
+  text += n;
+  text += ", \"y\": \"v";
+  text += n;
+  text += "\"}}\n";
+  return text;
 }
 
 // Whether `config` shows version `v` of doc() on this thread.
 bool shows(Config& config, int v) {
   LocalObject c = config.object("c");
-  return c.get<int>("x") == v && c.get<std::string>("y") == "v" + std::to_string(v);
+  return c.get<int>("x") == v && c.get<std::string>("y") == std::string("v") + std::to_string(v);
 }
 
 // Errors the watcher reported, and the threads subscribers ran on.
