@@ -124,6 +124,20 @@ bool Dict::same_long_key(const std::string& a, std::string_view b) noexcept {
   return std::memcmp(a.data() + 7, b.data() + 7, n - 7) == 0;
 }
 
+Value* Dict::find_long(Block* block, std::string_view text, std::uint64_t tag,
+                       std::uint8_t fp) noexcept {
+  const std::uint8_t* const fps = block->fingerprints();
+  Entry* const entries = block->entries();
+  const std::uint32_t used = block->used;
+  for (std::uint32_t group = 0; group < used; group += 16) {
+    for (unsigned m = match_group(fps + group, fp); m != 0; m &= m - 1) {
+      Entry& e = entries[group + static_cast<unsigned>(__builtin_ctz(m))];
+      if (e.tag == tag && same_long_key(e.key, text)) return &e.value;
+    }
+  }
+  return nullptr;
+}
+
 std::uint32_t* Dict::probe(std::uint64_t hash, Name key) noexcept {
   std::uint32_t* tombstone = nullptr;
   const std::uint32_t mask = index_mask();

@@ -158,6 +158,14 @@ class Dict {
     if (index_ != nullptr) return find_indexed(key.text(), key.key());
     Block* const block = block_;
     if (block == nullptr) return nullptr;
+    // A name of 8 bytes or more whose length the compiler does not know (a Key, a std::string)
+    // is scanned for out of line: compared inline, its tail would take the registers the scan
+    // of a short name needs. Past this test the compiler knows a runtime length is at most 7,
+    // and comparing tags decides.
+    const std::size_t n = key.text().size();
+    if (!__builtin_constant_p(n) && n > 7) {
+      return find_long(block, key.text(), key.tag(), key.fingerprint());
+    }
     // Compare the name's fingerprint with 16 entries' at a time; check only the entries whose
     // fingerprint matches (1 in 128 of the others, by chance).
     const std::uint8_t fp = key.fingerprint();
@@ -321,6 +329,9 @@ class Dict {
   }
   // The rest of same_key for names of 8 bytes or more, whose tags are equal.
   static bool same_long_key(const std::string& a, std::string_view b) noexcept;
+  // find's scan for a name of 8 bytes or more, out of line (the name in registers).
+  static Value* find_long(Block* block, std::string_view text, std::uint64_t tag,
+                          std::uint8_t fp) noexcept;
 
   static Block* new_block(std::size_t capacity);
   static void delete_block(Block* block) noexcept;
