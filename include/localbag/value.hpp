@@ -9,6 +9,7 @@
 #include <atomic>
 #include <concepts>
 #include <cstddef>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <new>
@@ -67,8 +68,12 @@ struct Number {
 struct ValueOps {
   const std::type_info& type;
   std::string (*name)();                            // Python-style type name
-  void (*destroy)(void* buffer) noexcept;           // destroy what the buffer holds
-  void (*relocate)(void* dst, void* src) noexcept;  // move src's content into dst, leave src empty
+  // Destroys what the buffer holds; nullptr when that does nothing (an int): no indirect call,
+  // which costs more than the destruction on a CPU that restricts indirect branch prediction.
+  void (*destroy)(void* buffer) noexcept;
+  // Moves src's content into dst, leaving src empty; nullptr when copying the buffer's bytes
+  // does that (a trivially copyable object, or the pointer to one stored on the heap).
+  void (*relocate)(void* dst, void* src) noexcept;
   void (*copy)(void* dst, const void* src);         // nullptr when the type is move-only
   void (*repr)(std::string& out, const void* object);  // append Python repr of the object
   // The numeric policy: an integer or floating-point object as a Number (true), or false for an
@@ -265,11 +270,16 @@ struct [[gnu::visibility("hidden")]] OpsFor {
     }
   }
   static Value to_builtin(const void* object);
+  // Nothing to do for destruction: no destructor, and no count of live values to keep.
+  static constexpr bool kTrivialDestroy =
+      kStoredInline<T> && std::is_trivially_destructible_v<T> && !kCounted<T>;
+  // Relocation is a copy of the buffer's bytes.
+  static constexpr bool kBytewiseRelocate = !kStoredInline<T> || std::is_trivially_copyable_v<T>;
   static constexpr ValueOps ops{
       typeid(T),
       &type_name<T>,
-      &destroy,
-      &relocate,
+      kTrivialDestroy ? nullptr : &destroy,
+      kBytewiseRelocate ? nullptr : &relocate,
       std::is_copy_constructible_v<T> ? &copy : nullptr,
       &repr,
       (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) || HasNumber<T> ? &number : nullptr,
@@ -342,7 +352,7 @@ class Value {
             class = std::enable_if_t<!std::is_same_v<S, Value> && !std::is_same_v<S, None>>>
   Value(T&& object) {  // NOLINT(google-explicit-constructor): Python values convert implicitly
     if constexpr (std::is_same_v<S, std::string>) detail::require_str_pointer(object);
-    emplace<S>(std::forward<T>(object));
+    construct<S>(std::forward<T>(object));
   }
 
   /// A copy of the object `other` holds, made by its copy constructor;
@@ -385,19 +395,11 @@ class Value {
   T& emplace(A&&... args) {
     static_assert(!std::is_reference_v<T> && !std::is_array_v<T>, "Value holds objects");
     static_assert(std::is_move_constructible_v<T>, "a Value's type must be move-constructible");
-    if constexpr (detail::kStoredInline<T>) {
-      Value fresh;  // construct first: if T's constructor throws, *this is unchanged
-      ::new (static_cast<void*>(fresh.buffer_)) T(std::forward<A>(args)...);
-      fresh.ops_ = detail::ops_for<T>;
-      detail::OpsFor<T>::made();  // counted, as its table's destroy will uncount it
-      if constexpr (detail::HasMade<T>) detail::PythonType<T>::made(fresh.get<T>());
-      *this = std::move(fresh);
+    if (ops_ == nullptr) {
+      construct<T>(std::forward<A>(args)...);  // nothing to replace
     } else {
-      Value fresh;  // if a step below throws, the new object is destroyed, *this unchanged
-      *reinterpret_cast<T**>(fresh.buffer_) = new T(std::forward<A>(args)...);
-      fresh.ops_ = detail::ops_for<T>;
-      detail::OpsFor<T>::made();
-      if constexpr (detail::HasMade<T>) detail::PythonType<T>::made(fresh.get<T>());
+      Value fresh;  // construct first: if a step throws, *this is unchanged
+      fresh.construct<T>(std::forward<A>(args)...);
       *this = std::move(fresh);  // the old object is destroyed after the new one is installed
     }
     return *detail::object_in<T>(buffer_);
@@ -469,7 +471,7 @@ class Value {
   /// Resets to `None`.
   void reset() noexcept {
     if (ops_ != nullptr) {
-      ops_->destroy(buffer_);
+      if (ops_->destroy != nullptr) ops_->destroy(buffer_);
       ops_ = nullptr;
     }
   }
@@ -487,9 +489,33 @@ class Value {
 
   void take(Value& other) noexcept {
     if (other.ops_ != nullptr) {
-      other.ops_->relocate(buffer_, other.buffer_);
+      if (other.ops_->relocate != nullptr) {
+        other.ops_->relocate(buffer_, other.buffer_);
+      } else {
+        std::memcpy(buffer_, other.buffer_, sizeof buffer_);
+      }
       ops_ = other.ops_;
       other.ops_ = nullptr;
+    }
+  }
+  // Constructs a T from `args` in this value, which holds nothing (None). If a step throws, it
+  // still holds nothing.
+  template <class T, class... A>
+  void construct(A&&... args) {
+    if constexpr (detail::kStoredInline<T>) {
+      ::new (static_cast<void*>(buffer_)) T(std::forward<A>(args)...);
+    } else {
+      *reinterpret_cast<T**>(buffer_) = new T(std::forward<A>(args)...);
+    }
+    ops_ = detail::ops_for<T>;
+    detail::OpsFor<T>::made();  // counted, as its table's destroy will uncount it
+    if constexpr (detail::HasMade<T>) {
+      try {
+        detail::PythonType<T>::made(*detail::object_in<T>(buffer_));
+      } catch (...) {
+        reset();
+        throw;
+      }
     }
   }
 
