@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "localbag/local_object.hpp"
 
+#include <cstdint>
 #include <mutex>
+#include <utility>
 
 #include "class_state.hpp"
 #include "class_view.hpp"
@@ -12,9 +14,77 @@ namespace localbag {
 namespace detail {
 namespace {
 
-ObjectState& state_of(const std::shared_ptr<ObjectHead>& head) {
-  return *static_cast<ObjectState*>(head.get());
-}
+ObjectState& state_of(ObjectHead* head) { return *static_cast<ObjectState*>(head); }
+
+// References. An object counts the handles that own it (ObjectHead::refs); the one that drops
+// the count to 0 destroys it, as a shared_ptr would. A method call does not count: it passes the
+// method a borrowed `self` and keeps the object alive with a CallFrame instead, which writes
+// only to this thread's memory. Should the method drop the object's last handle, the object is
+// not destroyed then: the outermost call of it on this thread takes the last reference over
+// (`deferred`) and destroys it when it returns. Should the method copy `self` after that, the
+// copy finds the count at 0 and adds 2: its own reference, and one the deferring call now owns
+// and drops when it returns. Only a borrowed `self` can find the count at 0: every owning handle
+// is gone by then.
+struct CallFrame {
+  ObjectHead* object;
+  CallFrame* outer;
+  bool deferred;
+};
+LOCALBAG_TLS CallFrame* tls_calls;  // the calls running on this thread, innermost first
+
+// Keeps `object` alive while one of its methods runs on this thread.
+class CallScope {
+ public:
+  explicit CallScope(ObjectHead* object) noexcept : frame_{object, tls_calls, false} {
+    tls_calls = &frame_;
+  }
+  ~CallScope() {
+    tls_calls = frame_.outer;
+    if (!frame_.deferred) return;
+    ObjectHead* object = frame_.object;
+    if (object->refs.load(std::memory_order_acquire) == 0) {
+      delete static_cast<ObjectState*>(object);  // no copy of `self` was made: the last reference
+    } else if (object->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      release_last(object);  // the reference a copy of `self` gave back to this call
+    }
+  }
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+
+ private:
+  CallFrame frame_;
+};
+
+// An owning reference for the length of an operation, kept when init ran (see EnsuredRecord).
+class KeepAlive {
+ public:
+  KeepAlive() noexcept = default;
+  explicit KeepAlive(ObjectHead* head) noexcept : head_(head) {
+    head_->refs.fetch_add(1, std::memory_order_relaxed);
+  }
+  KeepAlive(KeepAlive&& other) noexcept : head_(std::exchange(other.head_, nullptr)) {}
+  KeepAlive& operator=(KeepAlive&& other) noexcept {
+    if (this != &other) {
+      reset();
+      head_ = std::exchange(other.head_, nullptr);
+    }
+    return *this;
+  }
+  ~KeepAlive() { reset(); }
+  // Whether this is the object's only reference left.
+  bool only() const noexcept {
+    return head_ != nullptr && head_->refs.load(std::memory_order_acquire) == 1;
+  }
+  void reset() noexcept {
+    if (ObjectHead* head = std::exchange(head_, nullptr);
+        head != nullptr && head->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      release_last(head);
+    }
+  }
+
+ private:
+  ObjectHead* head_ = nullptr;
+};
 
 // This thread's record for the object, running init on the thread's first access. If init
 // throws, the record is discarded and the next access tries again. Init may drop the caller's
@@ -22,16 +92,16 @@ ObjectState& state_of(const std::shared_ptr<ObjectHead>& head) {
 // object, and the caller keeps it until its operation is done.
 struct EnsuredRecord {
   Record& record;
-  std::shared_ptr<ObjectHead> keep_alive;
+  KeepAlive keep_alive;
 };
 
-EnsuredRecord ensure_record(const std::shared_ptr<ObjectHead>& head, LocalObject& self) {
+EnsuredRecord ensure_record(ObjectHead* head, LocalObject& self) {
   ObjectState& object = state_of(head);
-  if (Record* record = this_thread_record(object)) return {*record, nullptr};
+  if (Record* record = this_thread_record(object)) return {*record, KeepAlive()};
   Record& record = attach(object);
-  std::shared_ptr<ObjectHead> keep_alive;
+  KeepAlive keep_alive;
   if (object.class_state->init) {
-    keep_alive = head;
+    keep_alive = KeepAlive(head);
     try {
       object.class_state->init(self, Args(object.args.data(), object.args.size()), object.kwargs);
     } catch (...) {
@@ -50,10 +120,10 @@ struct WriteTarget {
   Record& record;
   SharedSlots* shared;
   std::size_t at;
-  std::shared_ptr<ObjectHead> keep_alive;  // see EnsuredRecord
+  KeepAlive keep_alive;  // see EnsuredRecord
 };
 
-WriteTarget write_target(const std::shared_ptr<ObjectHead>& head, LocalObject& self, Name name,
+WriteTarget write_target(ObjectHead* head, LocalObject& self, Name name,
                          const Value* value) {
   ObjectState& object = state_of(head);
   EnsuredRecord ensured = ensure_record(head, self);
@@ -77,6 +147,26 @@ WriteTarget write_target(const std::shared_ptr<ObjectHead>& head, LocalObject& s
 }
 
 }  // namespace
+
+void reference_borrowed(ObjectHead& object) noexcept {
+  std::uint32_t n = object.refs.load(std::memory_order_relaxed);
+  while (!object.refs.compare_exchange_weak(n, n == 0 ? 2 : n + 1, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed)) {
+  }
+}
+
+void release_last(ObjectHead* object) noexcept {
+  CallFrame* outermost = nullptr;
+  for (CallFrame* frame = tls_calls; frame != nullptr; frame = frame->outer) {
+    if (frame->object == object) outermost = frame;
+  }
+  if (outermost != nullptr) {
+    outermost->deferred = true;  // a method of the object is running here: see References
+    return;
+  }
+  delete static_cast<ObjectState*>(object);
+}
+
 }  // namespace detail
 
 using detail::state_of;
@@ -88,11 +178,16 @@ LocalObject::LocalObject(ClassRef cls, std::vector<Value> args, Dict kwargs) {
   if ((!args.empty() || !kwargs.empty()) && !cls->has_init()) {
     detail::throw_init_args_unsupported();
   }
-  head_ = std::make_shared<detail::ObjectState>(std::move(cls), std::move(args), std::move(kwargs));
-  detail::ensure_record(head_, *this);  // init runs in the constructing thread now
+  head_ = new detail::ObjectState(std::move(cls), std::move(args), std::move(kwargs));
+  try {
+    detail::ensure_record(head_, *this);  // init runs in the constructing thread now
+  } catch (...) {
+    drop_reference(std::exchange(head_, nullptr));  // init may have kept a copy
+    throw;
+  }
 }
 
-LocalObject::LocalObject(const LocalObject& other, const Class& cls) : head_(other.head_) {
+LocalObject::LocalObject(const LocalObject& other, const Class& cls) : LocalObject(other) {
   if (!other.type()->is_subclass_of(cls)) detail::throw_not_instance(other.type()->name(), cls.name());
 }
 
@@ -185,7 +280,7 @@ void LocalObject::delattr_slow(std::string_view text, const Key* key) {
 
 Dict& LocalObject::dict_slow() {
   detail::EnsuredRecord ensured = detail::ensure_record(head_, *this);
-  if (ensured.keep_alive && ensured.keep_alive.use_count() == 1) {
+  if (ensured.keep_alive.only()) {
     // Init dropped the last handle of the object it initialised, so no one can reach that
     // object's dict any more: release it, and answer for what this handle refers to now.
     ensured.keep_alive.reset();
@@ -195,9 +290,10 @@ Dict& LocalObject::dict_slow() {
 }
 
 Value LocalObject::call(Name name, Args args) {
-  // The method may drop the last handle of this object (a "close" method): `self` keeps it
-  // alive until the call returns, as Python's reference to `self` does.
-  LocalObject self(*this);
+  // The method may drop the last handle of this object (a "close" method): the call keeps it
+  // alive until it returns, as Python's reference to `self` does (see References).
+  const detail::CallScope alive(head_);
+  LocalObject self(head_, Borrow{});
   detail::ObjectState& object = state_of(self.head_);
   detail::Record* record = detail::this_thread_record(object);
   if (record == nullptr) record = &detail::ensure_record(self.head_, self).record;

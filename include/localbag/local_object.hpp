@@ -36,7 +36,9 @@ namespace localbag {
 /// that `Context::copy_current` is reading at that moment: the copying thread destroys it when
 /// its copy is done. When a thread exits, its dicts are destroyed on that thread; when a
 /// `Context` dies, its dicts are destroyed where its last handle or scope went. A moved-from
-/// `LocalObject` may only be assigned to or destroyed.
+/// `LocalObject` may only be assigned to or destroyed. A method's `self` (see `call`) keeps the
+/// object alive until the method returns, as in Python, even when the method drops the object's
+/// last handle; a copy of `self` is a reference like any other, and may outlive the call.
 ///
 /// **Threads.** Every member may be called from any thread at any time; each thread sees its
 /// own attributes. The first access from a thread (of any kind: get, set, del, has, dict, call)
@@ -65,18 +67,38 @@ class LocalObject {
 
   /// Another reference to the same object (`b = a` in Python): afterwards `a == b`. Runs no
   /// init and does not throw.
-  LocalObject(const LocalObject&) = default;
-  /// Takes the reference; the moved-from handle may only be assigned to or destroyed.
-  LocalObject(LocalObject&&) noexcept = default;
+  LocalObject(const LocalObject& other) noexcept : head_(other.head_) {
+    take_reference(other.borrowed_);
+  }
+  /// Takes the reference; the moved-from handle may only be assigned to or destroyed. Moving a
+  /// method's `self` copies it instead: `self` stays usable until the method returns.
+  LocalObject(LocalObject&& other) noexcept : head_(other.head_) {
+    if (other.borrowed_) {
+      take_reference(true);
+    } else {
+      other.head_ = nullptr;
+    }
+  }
   /// Makes this a reference to the other object, dropping the old reference; if it was the old
   /// object's last, that object dies here (see Ownership).
-  LocalObject& operator=(const LocalObject&) = default;
+  LocalObject& operator=(const LocalObject& other) noexcept {
+    LocalObject copy(other);
+    swap_with(copy);
+    return *this;
+  }
   /// Takes the other handle's reference, dropping the old one as copy assignment does; the
   /// moved-from handle may only be assigned to or destroyed.
-  LocalObject& operator=(LocalObject&&) noexcept = default;
+  LocalObject& operator=(LocalObject&& other) noexcept {
+    LocalObject taken(std::move(other));
+    swap_with(taken);
+    return *this;
+  }
   /// Drops this reference; if it was the last, the object and every thread's dict for it are
-  /// destroyed now, on this thread.
-  ~LocalObject() = default;
+  /// destroyed now, on this thread (or, when a method of the object is running on this thread,
+  /// when the outermost such call returns).
+  ~LocalObject() {
+    if (head_ != nullptr && !borrowed_) drop_reference(head_);
+  }
 
   /// `type(obj)`.
   const ClassRef& type() const noexcept;
@@ -183,7 +205,7 @@ class LocalObject {
   Dict* peek_dict() const noexcept { return detail::this_thread_dict(*head_); }
 
   /// Python's `id(obj)`: the same for every handle of one object, while it lives.
-  std::uintptr_t id() const noexcept { return reinterpret_cast<std::uintptr_t>(head_.get()); }
+  std::uintptr_t id() const noexcept { return reinterpret_cast<std::uintptr_t>(head_); }
 
   /// `obj.name(*args)`: calls a method with this object as `self`. `AttributeError` when
   /// absent, ``TypeError: 'int' object is not callable`` when the attribute is not a method.
@@ -207,6 +229,29 @@ class LocalObject {
   LocalObject(const LocalObject& other, const Class& cls);
 
  private:
+  // The handle `call` passes a method as `self`: it refers to the object without owning a
+  // reference (no atomic write on every call), and the call keeps the object alive instead, as
+  // its references' count describes (src/local_object.cpp, "References"). Copying or moving it
+  // makes an owning handle.
+  struct Borrow {};
+  LocalObject(detail::ObjectHead* head, Borrow) noexcept : head_(head), borrowed_(true) {}
+
+  void take_reference(bool from_borrowed) noexcept {
+    if (head_ == nullptr) return;
+    if (from_borrowed) {
+      detail::reference_borrowed(*head_);
+    } else {
+      head_->refs.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  static void drop_reference(detail::ObjectHead* head) noexcept {
+    if (head->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) detail::release_last(head);
+  }
+  void swap_with(LocalObject& other) noexcept {
+    std::swap(head_, other.head_);
+    std::swap(borrowed_, other.borrowed_);
+  }
+
   // This thread's dict when a lookup of `name` may start there: the thread is initialised, the
   // class has no slots, and the name is not `__dict__` or `__class__` (data descriptors come
   // first in Python).
@@ -282,7 +327,8 @@ class LocalObject {
   void delattr_slow(std::string_view text, const Key* key);
   Dict& dict_slow();
 
-  std::shared_ptr<detail::ObjectHead> head_;
+  detail::ObjectHead* head_ = nullptr;  // owns a reference (ObjectHead::refs) unless borrowed_
+  bool borrowed_ = false;
 };
 
 namespace detail {

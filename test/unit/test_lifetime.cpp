@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <latch>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -339,6 +341,226 @@ TEST_F(Lifetime, MethodDropsTheLastHandleOfItsObject) {
   EXPECT_TRUE(alive_during_call) << "the object died while its method was running";
   EXPECT_FALSE(session.has_value());
   EXPECT_EQ(destroyed_on(90), Ids{std::this_thread::get_id()});
+}
+
+
+// A method's `self` is borrowed: the call, not a counted reference, keeps the object alive. The
+// tests below are the ways a method can make that visible: by keeping `self` after dropping the
+// object's last handle, handing it to another thread, moving it, assigning to it, nesting calls,
+// and throwing. Each ends with no object, record or value left behind.
+class MethodSelf : public Lifetime {
+ protected:
+  void SetUp() override {
+    Lifetime::SetUp();
+    before_ = runtime_stats();
+  }
+  void TearDown() override {
+    const RuntimeStats after = runtime_stats();
+    EXPECT_EQ(after.live_objects, before_.live_objects) << "objects leaked";
+    EXPECT_EQ(after.live_records, before_.live_records) << "records leaked";
+    Lifetime::TearDown();
+  }
+  // A class whose method `m` runs `body`.
+  ClassRef define(std::function<Value(LocalObject&)> body) {
+    return registry_.define(ClassSpec("Session").method(
+        "m", [body = std::move(body)](LocalObject& self, Args) { return body(self); }));
+  }
+  RuntimeStats before_{};
+  Registry registry_;
+};
+
+// The method drops the last handle, then keeps a copy of `self`: the object outlives the call
+// in that copy (Python: the method stored `self` somewhere), and dies when the copy does.
+TEST_F(MethodSelf, CopyAfterTheLastHandleKeepsTheObject) {
+  std::optional<LocalObject> session;
+  std::optional<LocalObject> kept;
+  ClassRef cls = define([&](LocalObject& self) -> Value {
+    session.reset();
+    kept.emplace(self);
+    return Value();
+  });
+  session.emplace(cls);
+  session->setattr("t", Tracked(91));
+  session->call("m");
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_TRUE(destroyed_on(91).empty()) << "a kept copy of self did not keep the object";
+  EXPECT_EQ(kept->ref<Tracked>("t").tag(), 91);
+  EXPECT_EQ(kept->call("m").type_name(), "NoneType");  // still callable; stores itself again
+  kept.reset();
+  EXPECT_EQ(destroyed_on(91), Ids{std::this_thread::get_id()});
+}
+
+// The copy is made on another thread while the method waits for it, after the last handle was
+// dropped, and that thread keeps it: the object lives until the other thread drops it there.
+TEST_F(MethodSelf, CopyMadeOnAnotherThreadAfterTheLastHandle) {
+  std::optional<LocalObject> session;
+  std::optional<LocalObject> kept;
+  std::thread::id dropped_on;
+  ClassRef cls = define([&](LocalObject& self) -> Value {
+    session.reset();
+    std::thread([&] { kept.emplace(self); }).join();
+    return Value();
+  });
+  session.emplace(cls);
+  session->setattr("t", Tracked(92));
+  session->call("m");
+  EXPECT_TRUE(destroyed_on(92).empty());
+  std::thread([&] {
+    dropped_on = std::this_thread::get_id();
+    kept.reset();  // the last reference: the object and this thread's values die here
+  }).join();
+  EXPECT_EQ(destroyed_on(92), Ids{dropped_on});
+}
+
+// A copy made while the handle still exists is an ordinary reference: dropping the handle
+// later, or the copy first, each leaves the other working.
+TEST_F(MethodSelf, CopyBeforeTheHandleIsDropped) {
+  std::optional<LocalObject> kept;
+  ClassRef cls = define([&](LocalObject& self) -> Value {
+    kept.emplace(self);
+    return Value();
+  });
+  {
+    LocalObject session(cls);
+    session.setattr("t", Tracked(93));
+    session.call("m");
+    EXPECT_TRUE(*kept == session);
+  }
+  EXPECT_TRUE(destroyed_on(93).empty());
+  kept.reset();
+  EXPECT_EQ(destroyed_on(93).size(), 1u);
+}
+
+// Moving from `self` copies it: `self` stays the same object for the rest of the method.
+TEST_F(MethodSelf, MovingSelfLeavesItUsable) {
+  std::optional<LocalObject> moved;
+  bool same = false;
+  int number_after = 0;
+  ClassRef cls = define([&](LocalObject& self) -> Value {
+    moved.emplace(std::move(self));
+    same = *moved == self;
+    number_after = self.get<int>("number");
+    LocalObject assigned(self.type());
+    assigned = std::move(self);  // move assignment from self: a copy too
+    same = same && assigned == self;
+    return Value();
+  });
+  LocalObject session(cls);
+  session.setattr("number", 7);
+  session.call("m");
+  EXPECT_TRUE(same);
+  EXPECT_EQ(number_after, 7);
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_TRUE(*moved == session);
+  moved.reset();
+  EXPECT_EQ(session.get<int>("number"), 7);
+}
+
+// Assigning another object to `self` rebinds the method's name only, as in Python; the object
+// the call runs on is unaffected, and the other object dies with `self` when the call returns.
+TEST_F(MethodSelf, AssigningToSelf) {
+  int other_number = 0;
+  ClassRef cls = define([&](LocalObject& self) -> Value {
+    LocalObject other(self.type());
+    other.setattr("number", 8);
+    self = other;
+    other_number = self.get<int>("number");
+    return Value();
+  });
+  LocalObject session(cls);
+  session.setattr("number", 1);
+  const std::uint64_t objects_before = runtime_stats().live_objects;
+  session.call("m");
+  EXPECT_EQ(other_number, 8);
+  EXPECT_EQ(session.get<int>("number"), 1);
+  EXPECT_EQ(runtime_stats().live_objects, objects_before) << "the other object leaked";
+}
+
+// An inner call of the same object drops its last handle; the outer method goes on using
+// `self`, and the object dies when the outer call returns.
+TEST_F(MethodSelf, NestedCallDropsTheLastHandle) {
+  std::optional<LocalObject> session;
+  bool alive_after_inner = false;
+  int read_after_inner = 0;
+  ClassRef cls = registry_.define(
+      ClassSpec("Session")
+          .method("inner",
+                  [&](LocalObject&, Args) -> Value {
+                    session.reset();
+                    return Value();
+                  })
+          .method("outer", [&](LocalObject& self, Args) -> Value {
+            self.call("inner");
+            alive_after_inner = destroyed_on(94).empty();
+            read_after_inner = self.ref<Tracked>("t").tag();
+            return Value();
+          }));
+  session.emplace(cls);
+  session->setattr("t", Tracked(94));
+  session->call("outer");
+  EXPECT_TRUE(alive_after_inner);
+  EXPECT_EQ(read_after_inner, 94);
+  EXPECT_EQ(destroyed_on(94), Ids{std::this_thread::get_id()});
+}
+
+// The method drops the last handle and throws: the object dies as the exception leaves the
+// call, and the exception reaches the caller unchanged.
+TEST_F(MethodSelf, ThrowAfterDroppingTheLastHandle) {
+  std::optional<LocalObject> session;
+  ClassRef cls = define([&](LocalObject&) -> Value {
+    session.reset();
+    throw std::runtime_error("closing failed");
+  });
+  session.emplace(cls);
+  session->setattr("t", Tracked(95));
+  EXPECT_THROW(session->call("m"), std::runtime_error);
+  EXPECT_EQ(destroyed_on(95), Ids{std::this_thread::get_id()});
+}
+
+// Calls of two objects nested in each other: each object's last handle is dropped by the
+// other's method, and each dies when its own call returns, not before.
+TEST_F(MethodSelf, TwoObjectsDropEachOther) {
+  std::optional<LocalObject> a;
+  std::optional<LocalObject> b;
+  bool a_alive_in_b = false;
+  ClassRef cls = registry_.define(
+      ClassSpec("Session")
+          .method("drop_a",
+                  [&](LocalObject& self, Args) -> Value {
+                    a.reset();
+                    b.reset();  // this object's own last handle too
+                    a_alive_in_b = destroyed_on(96).empty();
+                    return self.get<int>("n");
+                  })
+          .method("run", [&](LocalObject&, Args) -> Value { return b->call("drop_a"); }));
+  a.emplace(cls);
+  b.emplace(cls);
+  a->setattr("t", Tracked(96));
+  b->setattr("t", Tracked(97));
+  b->setattr("n", 3);
+  EXPECT_EQ(a->call("run").get<int>(), 3);
+  EXPECT_TRUE(a_alive_in_b);
+  EXPECT_EQ(destroyed_on(96).size(), 1u);
+  EXPECT_EQ(destroyed_on(97).size(), 1u);
+}
+
+// Init that keeps a copy of `self` and then throws: construction fails, and the object lives on
+// in the copy instead of leaking or dying under it.
+TEST_F(MethodSelf, InitKeepsSelfAndThrows) {
+  std::optional<LocalObject> kept;
+  ClassRef cls = registry_.define(
+      ClassSpec("Session").init([&](LocalObject& self, Args, const Dict&) {
+        self.setattr("n", 5);
+        if (!kept) {
+          kept.emplace(self);
+          throw std::runtime_error("init failed");
+        }
+      }));
+  EXPECT_THROW(LocalObject{cls}, std::runtime_error);
+  ASSERT_TRUE(kept.has_value());
+  // Init failed in this thread, so its record was discarded; the next access runs it again.
+  EXPECT_EQ(kept->get<int>("n"), 5);
+  kept.reset();
 }
 
 }  // namespace

@@ -94,13 +94,21 @@ void enter_slow(const ContextHead& context, std::uint64_t before);
 // This thread's record for an id at or above the dense size, or nullptr.
 RecordHead* sparse_record_head(std::uint32_t id) noexcept;
 
-// The immutable head of a shared object: what the fast path needs to find this thread's record.
+// The head of a shared object: what the fast path needs to find this thread's record, and the
+// count of the LocalObject handles that own it (src/local_object.cpp, "References").
 struct ObjectHead {
   std::uint32_t id = 0;
+  std::atomic<std::uint32_t> refs{1};
   bool dict_first = true;  // false when the class has slots: they are checked before the dict
   // The attributes of the class's current view: replaced (release) on every class change.
   const std::atomic<const Dict*>* class_view = nullptr;
 };
+
+// Out of line (src/local_object.cpp), for LocalObject's inline copies and destruction: a new
+// reference taken through a borrowed handle (a method's `self`), which may find the count at 0
+// when the method dropped the object's last handle; and what dropping the last reference does.
+void reference_borrowed(ObjectHead& object) noexcept;
+void release_last(ObjectHead* object) noexcept;
 
 // This thread's record for the object, or nullptr before the thread's first access (init).
 inline RecordHead* this_thread_record_head(const ObjectHead& object) noexcept {
