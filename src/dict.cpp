@@ -82,10 +82,13 @@ Dict::Dict(const Dict& other) {
   }
   block_ = std::exchange(built.block_, nullptr);
   index_ = std::exchange(built.index_, nullptr);
+  filter_ = std::exchange(built.filter_, 0);
 }
 
 Dict::Dict(Dict&& other) noexcept
-    : block_(std::exchange(other.block_, nullptr)), index_(std::exchange(other.index_, nullptr)) {}
+    : block_(std::exchange(other.block_, nullptr)),
+      index_(std::exchange(other.index_, nullptr)),
+      filter_(std::exchange(other.filter_, 0)) {}
 
 Dict& Dict::operator=(const Dict& other) {
   if (this != &other) {
@@ -100,12 +103,14 @@ Dict& Dict::operator=(Dict&& other) noexcept {
     Dict old(std::move(*this));  // the old values die after this dict holds the new ones
     block_ = std::exchange(other.block_, nullptr);
     index_ = std::exchange(other.index_, nullptr);
+    filter_ = std::exchange(other.filter_, 0);
   }
   return *this;
 }
 
 Dict::~Dict() {
   // A value's destructor that looks at this dict sees it empty.
+  filter_ = 0;
   Block* dying = std::exchange(block_, nullptr);
   free_index(std::exchange(index_, nullptr));
   delete_block(dying);
@@ -214,6 +219,7 @@ void Dict::make_room(std::size_t more) {
         throw;
       }
     }
+    std::uint64_t filter = 0;  // of the live names only
     if (block_ != nullptr) {
       Entry* const from = block_->entries();
       Entry* const to = fresh->entries();
@@ -221,10 +227,12 @@ void Dict::make_room(std::size_t more) {
         if (from[pos].hash == kDead) continue;
         new (to + fresh->used) Entry(std::move(from[pos]));
         fresh->fingerprints()[fresh->used] = block_->fingerprints()[pos];
+        filter |= filter_bit(block_->fingerprints()[pos]);
         ++fresh->used;
       }
       fresh->live = fresh->used;
     }
+    filter_ = filter;
     delete_block(std::exchange(block_, fresh));  // moved-from entries: no user code runs
     install_index(std::move(index));
     return;
@@ -248,7 +256,9 @@ Value& Dict::append(std::string&& key, std::uint64_t tag, std::uint64_t hash,
   assert(block.used < block.capacity);
   const std::uint32_t pos = block.used;
   Entry* e = new (block.entries() + pos) Entry{tag, std::move(key), hash, std::move(value)};
-  block.fingerprints()[pos] = detail::name_fingerprint(tag, e->key);
+  const std::uint8_t fp = detail::name_fingerprint(tag, e->key);
+  block.fingerprints()[pos] = fp;
+  filter_ |= filter_bit(fp);
   ++block.used;
   ++block.live;
   if (index_ != nullptr) {
@@ -325,14 +335,17 @@ void Dict::compact() noexcept {
   Entry* const entries = block.entries();
   std::uint8_t* const fps = block.fingerprints();
   std::uint32_t to = 0;
+  std::uint64_t filter = 0;  // of the live names only
   for (std::uint32_t from = 0; from < block.used; ++from) {
     if (entries[from].hash == kDead) continue;
     if (to != from) {
       entries[to] = std::move(entries[from]);
       fps[to] = fps[from];
     }
+    filter |= filter_bit(fps[to]);
     ++to;
   }
+  filter_ = filter;
   for (std::uint32_t i = to; i < block.used; ++i) {
     entries[i].~Entry();
     fps[i] = 0;
@@ -405,6 +418,7 @@ void Dict::update(Dict&& other_in) {
 
 void Dict::clear() noexcept {
   // The values are destroyed after the dict is empty.
+  filter_ = 0;
   Block* dying = std::exchange(block_, nullptr);
   free_index(std::exchange(index_, nullptr));
   delete_block(dying);

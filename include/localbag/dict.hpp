@@ -156,8 +156,10 @@ class Dict {
   /// The value for `key`, or nullptr. Never throws, never allocates.
   Value* find(Name key) noexcept {
     if (index_ != nullptr) return find_indexed(key.text(), key.key());
-    Block* const block = block_;
-    if (block == nullptr) return nullptr;
+    // A name whose fingerprint's filter bit is clear is absent: no load of the entries' block.
+    const std::uint8_t fp = key.fingerprint();
+    if ((filter_ & filter_bit(fp)) == 0) return nullptr;
+    Block* const block = block_;  // not null: the filter is empty until the first insertion
     // A name of 8 bytes or more whose length the compiler does not know (a Key, a std::string)
     // is scanned for out of line: compared inline, its tail would take the registers the scan
     // of a short name needs. Past this test the compiler knows a runtime length is at most 7,
@@ -168,7 +170,6 @@ class Dict {
     }
     // Compare the name's fingerprint with 16 entries' at a time; check only the entries whose
     // fingerprint matches (1 in 128 of the others, by chance).
-    const std::uint8_t fp = key.fingerprint();
     const std::uint8_t* const fps = block->fingerprints();
     Entry* const entries = block->entries();
     const std::uint32_t used = block->used;
@@ -296,6 +297,9 @@ class Dict {
   // keeps a hashed index.
   static constexpr std::size_t kLinearMax = 64;
 
+  // The bit a fingerprint sets in `filter_`.
+  static std::uint64_t filter_bit(std::uint8_t fp) noexcept { return std::uint64_t{1} << (fp & 63); }
+
   // Bit i set when fps[i] == fp, for the 16 fingerprints at `fps`.
   static unsigned match_group(const std::uint8_t* fps, std::uint8_t fp) noexcept {
 #if defined(__SSE2__)
@@ -353,13 +357,18 @@ class Dict {
     return block_ != nullptr ? block_->entries() + block_->used : nullptr;
   }
 
-  // The entries (nullptr until the first insertion): 16 bytes in all with the index, as there
-  // is one Dict per touched (object, thread) pair.
+  // The entries (nullptr until the first insertion): 24 bytes in all with the index and the
+  // filter, as there is one Dict per touched (object, thread) pair.
   Block* block_ = nullptr;
   // The hashed index, or nullptr (up to kLinearMax entries: the scan compares fingerprints).
   // Open addressing: 0 empty, kTombstone, else entry position + 1. The capacity - 1 is kept in
   // the word before bucket 0 (index_[-1]).
   std::uint32_t* index_ = nullptr;
+  // A filter of the names present: filter_bit(fingerprint) set for each entry, live or erased
+  // since the last compaction (so a clear bit means absent), 0 when there is no entry. A miss,
+  // which every read of a class attribute makes in the thread's dict first, is decided here in
+  // the dict's own cache line, without loading the block; with 8 names, 7 in 8 others miss.
+  std::uint64_t filter_ = 0;
   std::uint32_t index_mask() const noexcept { return index_[-1]; }
 };
 
