@@ -81,7 +81,7 @@ def target_panel(ax, m):
     rows = targets(m)
     y = range(len(rows))
     for i, (text, value, limit, sense, detail) in enumerate(rows):
-        if value is None:
+        if value is None or limit is None:  # measured, but no limit to draw it against
             continue
         met = value <= limit if sense == "le" else value >= limit
         # Drawn relative to the limit, so that a bar shorter than 1 always meets it.
@@ -98,7 +98,7 @@ def target_panel(ax, m):
     ax.set_xlabel("measured / limit (for >= targets: limit / measured)\n"
                   "green: met, red: not met, grey: unreliable (machine busy)")
     ax.set_title("Targets", fontsize=10)
-    rels = [r[1] / r[2] if r[3] == "le" else r[2] / r[1] for r in rows if r[1]]
+    rels = [r[1] / r[2] if r[3] == "le" else r[2] / r[1] for r in rows if r[1] and r[2]]
     ax.set_xlim(0, max(rels + [1.0]) * 1.5)
 
 
