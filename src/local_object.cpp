@@ -44,8 +44,8 @@ class CallScope {
     ObjectHead* object = frame_.object;
     if (object->refs.load(std::memory_order_acquire) == 0) {
       delete static_cast<ObjectState*>(object);  // no copy of `self` was made: the last reference
-    } else if (object->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      release_last(object);  // the reference a copy of `self` gave back to this call
+    } else {
+      drop_reference(object);  // the reference a copy of `self` gave back to this call
     }
   }
   CallScope(const CallScope&) = delete;
@@ -60,7 +60,7 @@ class KeepAlive {
  public:
   KeepAlive() noexcept = default;
   explicit KeepAlive(ObjectHead* head) noexcept : head_(head) {
-    head_->refs.fetch_add(1, std::memory_order_relaxed);
+    add_reference(*head_);
   }
   KeepAlive(KeepAlive&& other) noexcept : head_(std::exchange(other.head_, nullptr)) {}
   KeepAlive& operator=(KeepAlive&& other) noexcept {
@@ -76,10 +76,7 @@ class KeepAlive {
     return head_ != nullptr && head_->refs.load(std::memory_order_acquire) == 1;
   }
   void reset() noexcept {
-    if (ObjectHead* head = std::exchange(head_, nullptr);
-        head != nullptr && head->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      release_last(head);
-    }
+    if (ObjectHead* head = std::exchange(head_, nullptr)) drop_reference(head);
   }
 
  private:
@@ -182,7 +179,7 @@ LocalObject::LocalObject(ClassRef cls, std::vector<Value> args, Dict kwargs) {
   try {
     detail::ensure_record(head_, *this);  // init runs in the constructing thread now
   } catch (...) {
-    drop_reference(std::exchange(head_, nullptr));  // init may have kept a copy
+    detail::drop_reference(std::exchange(head_, nullptr));  // init may have kept a copy
     throw;
   }
 }

@@ -97,7 +97,7 @@ class LocalObject {
   /// destroyed now, on this thread (or, when a method of the object is running on this thread,
   /// when the outermost such call returns).
   ~LocalObject() {
-    if (head_ != nullptr && !borrowed_) drop_reference(head_);
+    if (head_ != nullptr && !borrowed_) detail::drop_reference(head_);
   }
 
   /// `type(obj)`.
@@ -241,11 +241,8 @@ class LocalObject {
     if (from_borrowed) {
       detail::reference_borrowed(*head_);
     } else {
-      head_->refs.fetch_add(1, std::memory_order_relaxed);
+      detail::add_reference(*head_);
     }
-  }
-  static void drop_reference(detail::ObjectHead* head) noexcept {
-    if (head->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) detail::release_last(head);
   }
   void swap_with(LocalObject& other) noexcept {
     std::swap(head_, other.head_);

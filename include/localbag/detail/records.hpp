@@ -110,6 +110,15 @@ struct ObjectHead {
 void reference_borrowed(ObjectHead& object) noexcept;
 void release_last(ObjectHead* object) noexcept;
 
+// One more owning reference to `object`, taken through a handle that owns one.
+inline void add_reference(ObjectHead& object) noexcept {
+  object.refs.fetch_add(1, std::memory_order_relaxed);
+}
+// Drops an owning reference; the last one destroys the object (release_last).
+inline void drop_reference(ObjectHead* object) noexcept {
+  if (object->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) release_last(object);
+}
+
 // This thread's record for the object, or nullptr before the thread's first access (init).
 inline RecordHead* this_thread_record_head(const ObjectHead& object) noexcept {
   const RecordTable& table = tls_table;
