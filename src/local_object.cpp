@@ -17,43 +17,7 @@ namespace {
 ObjectState& state_of(ObjectHead* head) { return *static_cast<ObjectState*>(head); }
 
 // References. An object counts the handles that own it (ObjectHead::refs); the one that drops
-// the count to 0 destroys it, as a shared_ptr would. A method call does not count: it passes the
-// method a borrowed `self` and keeps the object alive with a CallFrame instead, which writes
-// only to this thread's memory. Should the method drop the object's last handle, the object is
-// not destroyed then: the outermost call of it on this thread takes the last reference over
-// (`deferred`) and destroys it when it returns. Should the method copy `self` after that, the
-// copy finds the count at 0 and adds 2: its own reference, and one the deferring call now owns
-// and drops when it returns. Only a borrowed `self` can find the count at 0: every owning handle
-// is gone by then.
-struct CallFrame {
-  ObjectHead* object;
-  CallFrame* outer;
-  bool deferred;
-};
-LOCALBAG_TLS CallFrame* tls_calls;  // the calls running on this thread, innermost first
-
-// Keeps `object` alive while one of its methods runs on this thread.
-class CallScope {
- public:
-  explicit CallScope(ObjectHead* object) noexcept : frame_{object, tls_calls, false} {
-    tls_calls = &frame_;
-  }
-  ~CallScope() {
-    tls_calls = frame_.outer;
-    if (!frame_.deferred) return;
-    ObjectHead* object = frame_.object;
-    if (object->refs.load(std::memory_order_acquire) == 0) {
-      delete static_cast<ObjectState*>(object);  // no copy of `self` was made: the last reference
-    } else {
-      drop_reference(object);  // the reference a copy of `self` gave back to this call
-    }
-  }
-  CallScope(const CallScope&) = delete;
-  CallScope& operator=(const CallScope&) = delete;
-
- private:
-  CallFrame frame_;
-};
+// the count to 0 destroys it, as a shared_ptr would, with no control block to allocate.
 
 // An owning reference for the length of an operation, kept when init ran (see EnsuredRecord).
 class KeepAlive {
@@ -145,24 +109,7 @@ WriteTarget write_target(ObjectHead* head, LocalObject& self, Name name,
 
 }  // namespace
 
-void reference_borrowed(ObjectHead& object) noexcept {
-  std::uint32_t n = object.refs.load(std::memory_order_relaxed);
-  while (!object.refs.compare_exchange_weak(n, n == 0 ? 2 : n + 1, std::memory_order_acq_rel,
-                                            std::memory_order_relaxed)) {
-  }
-}
-
-void release_last(ObjectHead* object) noexcept {
-  CallFrame* outermost = nullptr;
-  for (CallFrame* frame = tls_calls; frame != nullptr; frame = frame->outer) {
-    if (frame->object == object) outermost = frame;
-  }
-  if (outermost != nullptr) {
-    outermost->deferred = true;  // a method of the object is running here: see References
-    return;
-  }
-  delete static_cast<ObjectState*>(object);
-}
+void release_last(ObjectHead* object) noexcept { delete static_cast<ObjectState*>(object); }
 
 }  // namespace detail
 
@@ -287,10 +234,11 @@ Dict& LocalObject::dict_slow() {
 }
 
 Value LocalObject::call(Name name, Args args) {
-  // The method may drop the last handle of this object (a "close" method): the call keeps it
-  // alive until it returns, as Python's reference to `self` does (see References).
-  const detail::CallScope alive(head_);
-  LocalObject self(head_, Borrow{});
+  // The method may drop the last handle of this object (a "close" method), and so may another
+  // thread, when this handle is reachable from its destruction (a value in a dict that thread
+  // destroys): `self` owns a reference until the call returns, as Python's reference to `self`
+  // does.
+  LocalObject self(*this);
   detail::ObjectState& object = state_of(self.head_);
   detail::Record* record = detail::this_thread_record(object);
   if (record == nullptr) record = &detail::ensure_record(self.head_, self).record;

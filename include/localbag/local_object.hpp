@@ -38,7 +38,7 @@ namespace localbag {
 /// `Context` dies, its dicts are destroyed where its last handle or scope went. A moved-from
 /// `LocalObject` may only be assigned to or destroyed. A method's `self` (see `call`) keeps the
 /// object alive until the method returns, as in Python, even when the method drops the object's
-/// last handle; a copy of `self` is a reference like any other, and may outlive the call.
+/// last handle.
 ///
 /// **Threads.** Every member may be called from any thread at any time; each thread sees its
 /// own attributes. The first access from a thread (of any kind: get, set, del, has, dict, call)
@@ -68,17 +68,10 @@ class LocalObject {
   /// Another reference to the same object (`b = a` in Python): afterwards `a == b`. Runs no
   /// init and does not throw.
   LocalObject(const LocalObject& other) noexcept : head_(other.head_) {
-    take_reference(other.borrowed_);
+    if (head_ != nullptr) detail::add_reference(*head_);
   }
-  /// Takes the reference; the moved-from handle may only be assigned to or destroyed. Moving a
-  /// method's `self` copies it instead: `self` stays usable until the method returns.
-  LocalObject(LocalObject&& other) noexcept : head_(other.head_) {
-    if (other.borrowed_) {
-      take_reference(true);
-    } else {
-      other.head_ = nullptr;
-    }
-  }
+  /// Takes the reference; the moved-from handle may only be assigned to or destroyed.
+  LocalObject(LocalObject&& other) noexcept : head_(std::exchange(other.head_, nullptr)) {}
   /// Makes this a reference to the other object, dropping the old reference; if it was the old
   /// object's last, that object dies here (see Ownership).
   LocalObject& operator=(const LocalObject& other) noexcept {
@@ -94,10 +87,9 @@ class LocalObject {
     return *this;
   }
   /// Drops this reference; if it was the last, the object and every thread's dict for it are
-  /// destroyed now, on this thread (or, when a method of the object is running on this thread,
-  /// when the outermost such call returns).
+  /// destroyed now, on this thread.
   ~LocalObject() {
-    if (head_ != nullptr && !borrowed_) detail::drop_reference(head_);
+    if (head_ != nullptr) detail::drop_reference(head_);
   }
 
   /// `type(obj)`.
@@ -229,25 +221,7 @@ class LocalObject {
   LocalObject(const LocalObject& other, const Class& cls);
 
  private:
-  // The handle `call` passes a method as `self`: it refers to the object without owning a
-  // reference (no atomic write on every call), and the call keeps the object alive instead, as
-  // its references' count describes (src/local_object.cpp, "References"). Copying or moving it
-  // makes an owning handle.
-  struct Borrow {};
-  LocalObject(detail::ObjectHead* head, Borrow) noexcept : head_(head), borrowed_(true) {}
-
-  void take_reference(bool from_borrowed) noexcept {
-    if (head_ == nullptr) return;
-    if (from_borrowed) {
-      detail::reference_borrowed(*head_);
-    } else {
-      detail::add_reference(*head_);
-    }
-  }
-  void swap_with(LocalObject& other) noexcept {
-    std::swap(head_, other.head_);
-    std::swap(borrowed_, other.borrowed_);
-  }
+  void swap_with(LocalObject& other) noexcept { std::swap(head_, other.head_); }
 
   // This thread's dict when a lookup of `name` may start there: the thread is initialised, the
   // class has no slots, and the name is not `__dict__` or `__class__` (data descriptors come
@@ -324,8 +298,7 @@ class LocalObject {
   void delattr_slow(std::string_view text, const Key* key);
   Dict& dict_slow();
 
-  detail::ObjectHead* head_ = nullptr;  // owns a reference (ObjectHead::refs) unless borrowed_
-  bool borrowed_ = false;
+  detail::ObjectHead* head_ = nullptr;  // owns a reference (ObjectHead::refs)
 };
 
 namespace detail {

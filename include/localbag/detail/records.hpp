@@ -104,10 +104,8 @@ struct ObjectHead {
   const std::atomic<const Dict*>* class_view = nullptr;
 };
 
-// Out of line (src/local_object.cpp), for LocalObject's inline copies and destruction: a new
-// reference taken through a borrowed handle (a method's `self`), which may find the count at 0
-// when the method dropped the object's last handle; and what dropping the last reference does.
-void reference_borrowed(ObjectHead& object) noexcept;
+// Out of line (src/local_object.cpp), for LocalObject's inline destruction: destroys the object
+// whose last reference was dropped.
 void release_last(ObjectHead* object) noexcept;
 
 // One more owning reference to `object`, taken through a handle that owns one.
